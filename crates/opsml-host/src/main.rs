@@ -1,0 +1,121 @@
+//! `opsml-host`: runs a Spin application (manifest v2, HTTP trigger) locally, the way
+//! `spin up` does for the interfaces this project uses.
+
+mod bindings;
+mod key_value;
+mod manifest;
+mod outbound;
+mod routes;
+mod runtime_config;
+mod server;
+mod sqlite;
+mod variables;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "opsml-host",
+    version,
+    about = "A Spin-compatible local host for the Opsml registry"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the application, as `spin up` does.
+    Up(UpArgs),
+}
+
+#[derive(clap::Args)]
+struct UpArgs {
+    /// The manifest, or a directory containing `spin.toml`.
+    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+    from: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: String,
+    /// Spin runtime-config file (variables providers, SQLite databases, key-value stores).
+    #[arg(long = "runtime-config-file")]
+    runtime_config_file: Option<PathBuf>,
+    /// Directory for default stores and compiled components (default: `.spin` beside the manifest).
+    #[arg(long = "state-dir")]
+    state_dir: Option<PathBuf>,
+    /// Set an application variable: `--variable name=value` (repeatable).
+    #[arg(long = "variable", value_name = "NAME=VALUE")]
+    variables: Vec<String>,
+    /// Run each component's `build.command` before starting.
+    #[arg(long)]
+    build: bool,
+}
+
+fn parse_variables(pairs: &[String]) -> Result<BTreeMap<String, String>> {
+    pairs
+        .iter()
+        .map(|pair| {
+            let Some((name, value)) = pair.split_once('=') else {
+                bail!("--variable {pair:?}: expected NAME=VALUE");
+            };
+            manifest::check_variable_name(name).with_context(|| format!("--variable {name}"))?;
+            Ok((name.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+/// Runs every component's build command in its working directory, stopping at the first failure.
+fn build(manifest_path: &std::path::Path) -> Result<()> {
+    let loaded = manifest::LoadedManifest::load(manifest_path)?;
+    for (id, component) in &loaded.manifest.component {
+        let Some(build) = &component.build else {
+            continue;
+        };
+        let workdir = loaded.dir.join(build.workdir.as_deref().unwrap_or("."));
+        eprintln!("building component {id}: {}", build.command);
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&build.command)
+            .current_dir(&workdir)
+            .status()
+            .with_context(|| format!("cannot run the build command of component {id}"))?;
+        if !status.success() {
+            bail!("component.{id}.build.command failed ({status})");
+        }
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let Cli {
+        command: Command::Up(args),
+    } = Cli::parse();
+    if args.build {
+        build(&args.from)?;
+    }
+    let options = server::UpOptions {
+        manifest: args.from,
+        runtime_config: args.runtime_config_file,
+        state_dir: args.state_dir,
+        variables: parse_variables(&args.variables)?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let app = server::App::load(&options)?;
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        eprintln!("Serving http://{}", listener.local_addr()?);
+        eprintln!("Available Routes:");
+        for (route, component) in app.routes() {
+            eprintln!("  {component}: {route}");
+        }
+        server::serve(app, listener).await
+    })
+}

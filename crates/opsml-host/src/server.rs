@@ -1,0 +1,449 @@
+//! The HTTP trigger: one engine, one pre-instantiated component per manifest component, and
+//! a fresh instance per request (as Spin does with WASIp2 components).
+
+use crate::bindings;
+use crate::key_value::KeyValueFile;
+use crate::manifest::{ComponentDecl, LoadedManifest};
+use crate::outbound::{AllowedHost, OutboundPolicy};
+use crate::routes::{RoutePattern, Router};
+use crate::runtime_config::RuntimeConfig;
+use crate::sqlite::SqliteDatabase;
+use crate::variables::{Resolver, VariableError};
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+/// Instances that may be alive at once; requests beyond this wait for a free slot.
+const MAX_CONCURRENT_INSTANCES: u32 = 256;
+/// Spin's cap on a component's linear memory.
+const MAX_MEMORY_BYTES: usize = 4 << 30;
+
+/// Everything shared by all requests: stores, variables, routes and compiled components.
+pub struct App {
+    pub sqlite_databases: HashMap<String, Arc<SqliteDatabase>>,
+    pub key_value_stores: HashMap<String, Arc<KeyValueFile>>,
+    pub variables: Resolver,
+    router: Router,
+    components: HashMap<String, Arc<ComponentRuntime>>,
+}
+
+/// One manifest component: its capabilities and its pre-instantiated code.
+pub struct ComponentRuntime {
+    pub id: String,
+    pub decl: ComponentDecl,
+    pub sqlite_databases: HashSet<String>,
+    pub key_value_stores: HashSet<String>,
+    outbound: OutboundPolicy,
+    pre: ProxyPre<InstanceState>,
+}
+
+/// The per-request store data.
+pub struct InstanceState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    pub table: ResourceTable,
+    pub app: Arc<App>,
+    pub component: Arc<ComponentRuntime>,
+    outbound: OutboundHooks,
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for InstanceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
+    }
+}
+
+/// Refuses outbound requests to hosts outside the component's `allowed_outbound_hosts`.
+struct OutboundHooks {
+    component: String,
+    policy: OutboundPolicy,
+}
+
+impl WasiHttpHooks for OutboundHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        fut: Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn std::future::Future<
+                Output = Result<
+                    (
+                        http::Response<wasmtime_wasi_http::WasiBody>,
+                        Box<
+                            dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>>
+                                + Send,
+                        >,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        if !self.policy.allows(request.uri()) {
+            eprintln!(
+                "component {:?}: outbound request to {} refused: not in allowed_outbound_hosts",
+                self.component,
+                redact_uri(request.uri())
+            );
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        drop(fut);
+        Box::new(async move {
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+/// Scheme, host and port only: query strings may carry signatures.
+fn redact_uri(uri: &http::Uri) -> String {
+    format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or("https"),
+        uri.authority().map(|a| a.as_str()).unwrap_or("")
+    )
+}
+
+impl bindings::variables::Host for InstanceState {
+    async fn get(
+        &mut self,
+        name: String,
+    ) -> wasmtime::Result<Result<String, bindings::variables::Error>> {
+        Ok(self
+            .app
+            .variables
+            .component(&self.component.decl, &name)
+            .map_err(|e| match e {
+                VariableError::InvalidName(n) => bindings::variables::Error::InvalidName(n),
+                VariableError::Undefined(n) => bindings::variables::Error::Undefined(n),
+            }))
+    }
+}
+
+pub struct UpOptions {
+    pub manifest: PathBuf,
+    pub runtime_config: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub variables: BTreeMap<String, String>,
+}
+
+fn engine() -> Result<Engine> {
+    let mut pooling = PoolingAllocationConfig::default();
+    pooling
+        .total_component_instances(MAX_CONCURRENT_INSTANCES)
+        .total_core_instances(MAX_CONCURRENT_INSTANCES * 4)
+        .total_memories(MAX_CONCURRENT_INSTANCES * 2)
+        .total_tables(MAX_CONCURRENT_INSTANCES * 4)
+        .max_memory_size(MAX_MEMORY_BYTES)
+        .max_memories_per_component(4)
+        .max_tables_per_component(16)
+        .max_core_instances_per_component(64);
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    Ok(Engine::new(&config)?)
+}
+
+/// Compiles a component, or loads the machine code compiled for these exact bytes and this
+/// engine on an earlier start.
+fn load_component(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Result<Component> {
+    let wasm = std::fs::read(wasm_path)
+        .with_context(|| format!("cannot read component file {}", wasm_path.display()))?;
+    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
+    let mut key = blake3::Hasher::new();
+    key.update(&wasm);
+    key.update(&engine_hash.finish().to_le_bytes());
+    key.update(env!("CARGO_PKG_VERSION").as_bytes());
+    let cached = cache_dir.join(format!("{}.cwasm", &key.finalize().to_hex()[..32]));
+    if cached.exists() {
+        // SAFETY: the file was written by `Component::serialize` of this same engine
+        // configuration (its name hashes the engine and the source bytes).
+        if let Ok(component) = unsafe { Component::deserialize_file(engine, &cached) } {
+            return Ok(component);
+        }
+    }
+    let component = Component::new(engine, &wasm)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("cannot compile component {}", wasm_path.display()))?;
+    std::fs::create_dir_all(cache_dir)?;
+    let tmp = cached.with_extension("tmp");
+    std::fs::write(&tmp, component.serialize()?)?;
+    std::fs::rename(&tmp, &cached)?;
+    Ok(component)
+}
+
+impl App {
+    pub fn load(options: &UpOptions) -> Result<Arc<Self>> {
+        let loaded = LoadedManifest::load(&options.manifest)?;
+        let state_dir = options
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| loaded.dir.join(".spin"));
+        let runtime_config = RuntimeConfig::load(
+            options.runtime_config.as_deref(),
+            &state_dir,
+            options.variables.clone(),
+        )?;
+        let variables = Resolver::new(loaded.manifest.variables.clone(), runtime_config.providers);
+        variables.check_required()?;
+
+        let sqlite_databases = runtime_config
+            .sqlite_databases
+            .iter()
+            .map(|(label, path)| Ok((label.clone(), SqliteDatabase::open(path)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
+        let key_value_stores = runtime_config
+            .key_value_stores
+            .iter()
+            .map(|(label, path)| Ok((label.clone(), KeyValueFile::open(path)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
+
+        let engine = engine()?;
+        let mut linker = Linker::<InstanceState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        bindings::LocalHost::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+
+        let cache_dir = state_dir.join("compiled");
+        let mut components = HashMap::new();
+        for (id, decl) in &loaded.manifest.component {
+            let where_ = || format!("component.{id}");
+            for label in &decl.sqlite_databases {
+                anyhow::ensure!(
+                    sqlite_databases.contains_key(label),
+                    "{}.sqlite_databases: no database {label:?} in the runtime config",
+                    where_()
+                );
+            }
+            for label in &decl.key_value_stores {
+                anyhow::ensure!(
+                    key_value_stores.contains_key(label),
+                    "{}.key_value_stores: no store {label:?} in the runtime config",
+                    where_()
+                );
+            }
+            let mut allowed = Vec::new();
+            for entry in &decl.allowed_outbound_hosts {
+                let expanded = crate::variables::expand(entry, |name| variables.application(name))
+                    .map_err(|e| anyhow::anyhow!("{}.allowed_outbound_hosts: {e}", where_()))?;
+                allowed.push(
+                    AllowedHost::parse(&expanded)
+                        .with_context(|| format!("{}.allowed_outbound_hosts", where_()))?,
+                );
+            }
+            let source = loaded.component_source(id)?;
+            let component = load_component(&engine, &source, &cache_dir)
+                .with_context(|| format!("{}.source", where_()))?;
+            let pre = ProxyPre::new(
+                linker
+                    .instantiate_pre(&component)
+                    .map_err(anyhow::Error::from)
+                    .with_context(|| {
+                        format!(
+                            "{}: {} imports something this host does not provide",
+                            where_(),
+                            source.display()
+                        )
+                    })?,
+            )?;
+            components.insert(
+                id.clone(),
+                Arc::new(ComponentRuntime {
+                    id: id.clone(),
+                    decl: decl.clone(),
+                    sqlite_databases: decl.sqlite_databases.iter().cloned().collect(),
+                    key_value_stores: decl.key_value_stores.iter().cloned().collect(),
+                    outbound: OutboundPolicy::new(allowed),
+                    pre,
+                }),
+            );
+        }
+        let router = Router::new(
+            loaded
+                .manifest
+                .trigger
+                .http
+                .iter()
+                .map(|t| Ok((RoutePattern::parse(&t.route)?, t.component.clone())))
+                .collect::<Result<Vec<_>>>()?,
+        )?;
+        Ok(Arc::new(Self {
+            sqlite_databases,
+            key_value_stores,
+            variables,
+            router,
+            components,
+        }))
+    }
+
+    pub fn routes(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.router.iter()
+    }
+
+    pub async fn handle(
+        self: Arc<Self>,
+        mut req: hyper::Request<Incoming>,
+        client: SocketAddr,
+        listen: SocketAddr,
+    ) -> Result<hyper::Response<HyperOutgoingBody>> {
+        let path = req.uri().path().to_string();
+        let Some((pattern, component_id, matched)) = self.router.route(&path) else {
+            return Ok(plain_response(404, "Not Found"));
+        };
+        let component = self.components[component_id].clone();
+        let full_url = format!(
+            "http://{}{}",
+            req.headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+                .unwrap_or_else(|| listen.to_string()),
+            req.uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/")
+        );
+        let headers = req.headers_mut();
+        let mut set = |name: &str, value: &str| {
+            if let (Ok(n), Ok(v)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_str(value),
+            ) {
+                headers.insert(n, v);
+            }
+        };
+        set("spin-full-url", &full_url);
+        set("spin-path-info", &matched.path_info);
+        set("spin-matched-route", pattern.raw());
+        set("spin-raw-component-route", pattern.raw());
+        set("spin-component-route", &matched.base_route);
+        set("spin-base-path", "/");
+        set("spin-client-addr", &client.to_string());
+        for (name, value) in &matched.params {
+            set(&format!("spin-path-match-{name}"), value);
+        }
+        // Requests arrive with an absolute-form URI so the guest sees scheme and authority.
+        if req.uri().authority().is_none() {
+            if let Ok(uri) = full_url.parse() {
+                *req.uri_mut() = uri;
+            }
+        }
+
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stdout().inherit_stderr();
+        for (k, v) in &component.decl.environment {
+            wasi.env(k, v);
+        }
+        let state = InstanceState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            app: self.clone(),
+            component: component.clone(),
+            outbound: OutboundHooks {
+                component: component.id.clone(),
+                policy: component.outbound.clone(),
+            },
+        };
+        let mut store = Store::new(component.pre.engine(), state);
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let incoming = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
+        let outparam = store.data_mut().http().new_response_outparam(sender)?;
+        let pre = component.pre.clone();
+        let task = tokio::task::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, incoming, outparam)
+                .await
+        });
+        match receiver.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => {
+                eprintln!("component {component_id:?} answered {path} with error {code:?}");
+                Ok(plain_response(500, "Internal Server Error"))
+            }
+            Err(_) => {
+                match task.await {
+                    Ok(Ok(())) => {
+                        eprintln!("component {component_id:?} set no response for {path}")
+                    }
+                    Ok(Err(e)) => eprintln!("component {component_id:?} failed on {path}: {e:?}"),
+                    Err(e) => eprintln!("component {component_id:?} task failed on {path}: {e}"),
+                }
+                Ok(plain_response(500, "Internal Server Error"))
+            }
+        }
+    }
+}
+
+fn plain_response(status: u16, text: &'static str) -> hyper::Response<HyperOutgoingBody> {
+    let body = http_body_util::Full::new(Bytes::from_static(text.as_bytes()))
+        .map_err(|never: std::convert::Infallible| match never {})
+        .boxed_unsync();
+    let mut response = hyper::Response::new(body);
+    *response.status_mut() = http::StatusCode::from_u16(status).expect("valid status");
+    response
+}
+
+/// Accepts connections until the process ends; each connection and each request runs on its
+/// own task, so requests are served concurrently.
+pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> Result<()> {
+    let listen = listener.local_addr()?;
+    loop {
+        let (stream, client) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        tokio::task::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let app = app.clone();
+                async move { app.handle(req, client, listen).await }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await
+            {
+                if !e.is_incomplete_message() {
+                    eprintln!("connection from {client}: {e}");
+                }
+            }
+        });
+    }
+}

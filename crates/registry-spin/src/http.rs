@@ -1,0 +1,251 @@
+//! Request parsing and responses. Every failure becomes `{"detail": "..."}` with a status
+//! that says whose fault it is: 4xx for the request, 5xx for the registry's storage.
+
+use futures::SinkExt;
+use registry_store::StoreError;
+use serde::de::DeserializeOwned;
+use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingResponse, ResponseOutparam};
+
+/// JSON request bodies above this are refused (413): cards and queries are small.
+pub const MAX_JSON_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+        }
+    }
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(400, detail)
+    }
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(403, detail)
+    }
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(404, detail)
+    }
+    pub fn unprocessable(detail: impl Into<String>) -> Self {
+        Self::new(422, detail)
+    }
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(503, detail)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(_) => ApiError::new(409, e.to_string()),
+            StoreError::Backend(_) => ApiError::unavailable(e.to_string()),
+            StoreError::Corrupt(_) => ApiError::new(500, e.to_string()),
+        }
+    }
+}
+
+/// The request line and headers a handler needs, read before the body is consumed.
+pub struct RequestHead {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+impl RequestHead {
+    pub fn of(req: &IncomingRequest) -> Self {
+        let path_with_query = req.path_with_query().unwrap_or_default();
+        let (path, query) = match path_with_query.split_once('?') {
+            Some((p, q)) => (p.to_string(), q.to_string()),
+            None => (path_with_query, String::new()),
+        };
+        Self {
+            method: req.method(),
+            path,
+            query,
+            headers: req.headers().entries(),
+        }
+    }
+
+    /// A header's value (names are case-insensitive); `None` if absent or not UTF-8.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| String::from_utf8(v.clone()).ok())
+    }
+
+    /// A query parameter, percent-decoded (`+` is a space, as in forms).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query
+            .split('&')
+            .filter_map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                Some((percent_decode(k)?, v))
+            })
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| percent_decode(v))
+    }
+
+    /// Refuses a method the route does not serve, naming the one it does.
+    pub fn expect_method(&self, allowed: &[Method]) -> Result<(), ApiError> {
+        if allowed.contains(&self.method) {
+            Ok(())
+        } else {
+            Err(ApiError::new(405, "Method Not Allowed"))
+        }
+    }
+}
+
+/// Decodes `%XX` and `+`; `None` for malformed escapes or bytes that are not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Reads the whole body, refusing more than `limit` bytes with 413 before buffering them.
+pub async fn read_body(req: IncomingRequest, limit: usize) -> Result<Vec<u8>, ApiError> {
+    use futures::TryStreamExt;
+    let mut stream = req.into_body_stream();
+    let mut body = Vec::new();
+    while let Some(chunk) = stream
+        .try_next()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}")))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::new(
+                413,
+                format!("request body is larger than the {limit}-byte limit"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Parses a JSON body into `T`; the error names what is wrong and where.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::unprocessable(
+            "request body is empty; a JSON object is required",
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::unprocessable(format!("invalid request body: {e}")))
+}
+
+/// Reads and parses a JSON request body of at most [`MAX_JSON_BODY_BYTES`].
+pub async fn json_body<T: DeserializeOwned>(req: IncomingRequest) -> Result<T, ApiError> {
+    parse_json(&read_body(req, MAX_JSON_BODY_BYTES).await?)
+}
+
+pub fn response(status: u16, headers: &[(&str, String)]) -> OutgoingResponse {
+    let fields = Fields::new();
+    for (name, value) in headers {
+        // Header values built here are ASCII; an invalid one is a bug worth a trap.
+        fields
+            .append(&name.to_string(), &value.as_bytes().to_vec())
+            .expect("valid response header");
+    }
+    let response = OutgoingResponse::new(fields);
+    response.set_status_code(status).expect("valid status code");
+    response
+}
+
+/// Sends a complete body with its `Content-Length`.
+pub async fn send_bytes(out: ResponseOutparam, status: u16, content_type: &str, body: Vec<u8>) {
+    let response = response(
+        status,
+        &[
+            ("content-type", content_type.to_string()),
+            ("content-length", body.len().to_string()),
+        ],
+    );
+    // The client may have gone; there is nobody left to tell.
+    let _ = out.set_with_body(response, body).await;
+}
+
+pub async fn send_json(out: ResponseOutparam, status: u16, value: &serde_json::Value) {
+    let body = serde_json::to_vec(value).expect("JSON values serialize");
+    send_bytes(out, status, "application/json", body).await;
+}
+
+pub async fn send_error(out: ResponseOutparam, error: &ApiError) {
+    send_json(
+        out,
+        error.status,
+        &serde_json::json!({ "detail": error.detail }),
+    )
+    .await;
+}
+
+/// Sends `result` as JSON (200) or as its error.
+pub async fn send_result(out: ResponseOutparam, result: Result<serde_json::Value, ApiError>) {
+    match result {
+        Ok(value) => send_json(out, 200, &value).await,
+        Err(e) => send_error(out, &e).await,
+    }
+}
+
+/// Streams chunks into a response body already handed to the client.
+pub struct BodyWriter<S> {
+    sink: S,
+}
+
+impl<S: futures::Sink<Vec<u8>> + Unpin> BodyWriter<S> {
+    /// Returns false once the client has gone away (stop producing then).
+    pub async fn write(&mut self, chunk: Vec<u8>) -> bool {
+        self.sink.send(chunk).await.is_ok()
+    }
+}
+
+/// Starts a streamed response; the returned writer sends the body.
+pub fn start_stream(
+    out: ResponseOutparam,
+    status: u16,
+    headers: &[(&str, String)],
+) -> BodyWriter<impl futures::Sink<Vec<u8>> + Unpin> {
+    let response = response(status, headers);
+    let sink = Box::pin(response.take_body());
+    out.set(response);
+    BodyWriter { sink }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%2Fb+c").unwrap(), "a/b c");
+        assert_eq!(percent_decode("%2e%2E").unwrap(), "..");
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%ff"), None);
+    }
+}

@@ -1,0 +1,37 @@
+//! Deployment settings, read from Spin variables (filled per environment by the
+//! runtime-config's providers: `APP_ENV` → `env`, `OPSML_PROD_TOKEN` → `prod_token`, …).
+
+use crate::ApiError;
+use registry_store::blobs::DigestAlgorithm;
+use spin_sdk::variables;
+
+/// A variable the component declares; absent or undefined counts as empty.
+fn variable(name: &str) -> String {
+    variables::get(name).unwrap_or_default()
+}
+
+/// `env` and `prod_token`: what decides whether a write needs the prod token.
+pub struct WritePolicy {
+    pub app_env: String,
+    pub prod_token: String,
+}
+
+impl WritePolicy {
+    pub fn load() -> Self {
+        Self {
+            app_env: variable("env"),
+            prod_token: variable("prod_token"),
+        }
+    }
+}
+
+/// The content digest chosen for the deployment (`digest_algorithm`: blake3 or sha256).
+pub fn digest_algorithm() -> Result<DigestAlgorithm, ApiError> {
+    let name = variable("digest_algorithm");
+    DigestAlgorithm::parse(&name).ok_or_else(|| {
+        ApiError::new(
+            500,
+            format!("server misconfigured: digest_algorithm {name:?} is not blake3 or sha256"),
+        )
+    })
+}

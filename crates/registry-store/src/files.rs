@@ -1,0 +1,202 @@
+//! File manifests: a file exists (for list, exists and download) exactly when its row here
+//! exists, and the row is written only after every chunk of its blob is stored.
+
+use crate::blobs::{DigestAlgorithm, StoredBlob};
+use crate::{Result, Row, Sql, SqlValue, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    /// The storage key: `OPSML_MODEL_REGISTRY/repo/name/v1.0.0/model.joblib`.
+    pub path: String,
+    pub size: u64,
+    pub digest: String,
+    pub digest_algorithm: DigestAlgorithm,
+    pub blob_id: String,
+    pub chunk_size: u64,
+    /// Seconds since the Unix epoch.
+    pub created: i64,
+}
+
+const COLUMNS: &str = "path, size, digest, digest_algorithm, blob_id, chunk_size, created";
+
+fn from_row(row: &Row) -> Result<FileRecord> {
+    let algorithm = row.text(3)?;
+    Ok(FileRecord {
+        path: row.text(0)?,
+        size: row.int(1)? as u64,
+        digest: row.text(2)?,
+        digest_algorithm: DigestAlgorithm::parse(&algorithm).ok_or_else(|| {
+            StoreError::Corrupt(format!("unknown digest algorithm {algorithm:?}"))
+        })?,
+        blob_id: row.text(4)?,
+        chunk_size: row.int(5)? as u64,
+        created: row.int(6)?,
+    })
+}
+
+/// Records that a blob is being written, so that an upload cut off before `commit` leaves a
+/// trace from which its chunks can be collected.
+pub fn begin(db: &dyn Sql, blob_id: &str, now: i64) -> Result<()> {
+    db.execute(
+        "INSERT INTO opsml_pending_blobs (blob_id, started) VALUES (?, ?)",
+        &[blob_id.into(), now.into()],
+    )?;
+    Ok(())
+}
+
+/// Makes a fully stored blob visible at `path`, replacing what was there in one statement
+/// (readers see the old file or the new one, never a mix). Returns the replaced record, whose
+/// blob the caller deletes.
+pub fn commit(db: &dyn Sql, path: &str, blob: &StoredBlob, now: i64) -> Result<Option<FileRecord>> {
+    let previous = get(db, path)?;
+    db.execute(
+        &format!(
+            "INSERT INTO opsml_files ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (path) DO UPDATE SET size = excluded.size, digest = excluded.digest,
+               digest_algorithm = excluded.digest_algorithm, blob_id = excluded.blob_id,
+               chunk_size = excluded.chunk_size, created = excluded.created"
+        ),
+        &[
+            path.into(),
+            (blob.size as i64).into(),
+            blob.digest.as_str().into(),
+            blob.algorithm.name().into(),
+            blob.blob_id.as_str().into(),
+            (blob.chunk_size as i64).into(),
+            now.into(),
+        ],
+    )?;
+    db.execute(
+        "DELETE FROM opsml_pending_blobs WHERE blob_id = ?",
+        &[blob.blob_id.as_str().into()],
+    )?;
+    Ok(previous.filter(|p| p.blob_id != blob.blob_id))
+}
+
+/// Forgets a pending blob whose chunks the caller has deleted.
+pub fn abandon(db: &dyn Sql, blob_id: &str) -> Result<()> {
+    db.execute(
+        "DELETE FROM opsml_pending_blobs WHERE blob_id = ?",
+        &[blob_id.into()],
+    )?;
+    Ok(())
+}
+
+pub fn get(db: &dyn Sql, path: &str) -> Result<Option<FileRecord>> {
+    db.execute(
+        &format!("SELECT {COLUMNS} FROM opsml_files WHERE path = ?"),
+        &[path.into()],
+    )?
+    .first()
+    .map(from_row)
+    .transpose()
+}
+
+/// Files whose path is `prefix` itself or lies under the folder `prefix`, in path order.
+pub fn list(db: &dyn Sql, prefix: &str) -> Result<Vec<FileRecord>> {
+    let folder = prefix.trim_end_matches('/');
+    // `folder/` ≤ path < `folder0` selects the folder's contents ('0' follows '/').
+    db.execute(
+        &format!(
+            "SELECT {COLUMNS} FROM opsml_files
+             WHERE path = ? OR (path >= ? AND path < ?) ORDER BY path"
+        ),
+        &[
+            folder.into(),
+            format!("{folder}/").into(),
+            format!("{folder}0").into(),
+        ],
+    )?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// Removes a file's row; returns it so the caller can delete its blob.
+pub fn delete(db: &dyn Sql, path: &str) -> Result<Option<FileRecord>> {
+    let Some(record) = get(db, path)? else {
+        return Ok(None);
+    };
+    db.execute(
+        "DELETE FROM opsml_files WHERE path = ? AND blob_id = ?",
+        &[path.into(), SqlValue::Text(record.blob_id.clone())],
+    )?;
+    Ok(Some(record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Sqlite;
+
+    fn blob(id: &str, size: u64) -> StoredBlob {
+        StoredBlob {
+            blob_id: id.into(),
+            size,
+            digest: format!("d-{id}"),
+            algorithm: DigestAlgorithm::Blake3,
+            chunk_size: 1024,
+        }
+    }
+
+    fn db() -> Sqlite {
+        let db = Sqlite::memory();
+        crate::schema::migrate(&db).unwrap();
+        db
+    }
+
+    #[test]
+    fn a_file_exists_only_after_commit() {
+        let db = db();
+        begin(&db, "b1", 1).unwrap();
+        assert_eq!(get(&db, "R/a/f").unwrap(), None);
+        assert!(list(&db, "R/a").unwrap().is_empty());
+        assert_eq!(commit(&db, "R/a/f", &blob("b1", 5), 2).unwrap(), None);
+        let got = get(&db, "R/a/f").unwrap().unwrap();
+        assert_eq!((got.size, got.digest.as_str(), got.created), (5, "d-b1", 2));
+        let pending = db
+            .execute("SELECT COUNT(*) FROM opsml_pending_blobs", &[])
+            .unwrap();
+        assert_eq!(pending[0].int(0).unwrap(), 0);
+    }
+
+    #[test]
+    fn replacing_returns_the_old_blob() {
+        let db = db();
+        commit(&db, "R/f", &blob("b1", 5), 1).unwrap();
+        let old = commit(&db, "R/f", &blob("b2", 7), 2).unwrap().unwrap();
+        assert_eq!(old.blob_id, "b1");
+        assert_eq!(get(&db, "R/f").unwrap().unwrap().blob_id, "b2");
+    }
+
+    #[test]
+    fn list_stays_inside_the_folder() {
+        let db = db();
+        for (i, p) in ["R/a/x", "R/a/y/z", "R/a0", "R/ab", "R/a"]
+            .iter()
+            .enumerate()
+        {
+            commit(&db, p, &blob(&format!("b{i}"), 1), 1).unwrap();
+        }
+        let paths = |prefix| {
+            list(&db, prefix)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.path)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(paths("R/a"), ["R/a", "R/a/x", "R/a/y/z"]);
+        assert_eq!(paths("R/a/"), ["R/a", "R/a/x", "R/a/y/z"]);
+        assert_eq!(paths("R/a/y"), ["R/a/y/z"]);
+        assert!(paths("R/b").is_empty());
+    }
+
+    #[test]
+    fn delete_returns_the_record() {
+        let db = db();
+        commit(&db, "R/f", &blob("b1", 5), 1).unwrap();
+        assert_eq!(delete(&db, "R/f").unwrap().unwrap().blob_id, "b1");
+        assert_eq!(delete(&db, "R/f").unwrap(), None);
+        assert_eq!(get(&db, "R/f").unwrap(), None);
+    }
+}

@@ -1,0 +1,45 @@
+//! Storage for the Opsml registry, written once over two small traits so that the same
+//! queries and the same blob layout serve every backend: Spin's SQLite and key-value
+//! interfaces inside the components, and rusqlite / an in-memory map in native tests.
+
+pub mod blobs;
+pub mod files;
+pub mod schema;
+pub mod sql;
+
+pub use sql::{Row, Sql, SqlValue};
+
+/// A storage failure, with the message a client or an operator should see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The database or store refused or failed the operation.
+    Backend(String),
+    /// A uniqueness rule was violated (e.g. a card version that already exists).
+    Conflict(String),
+    /// Stored data is not what the schema promises (a bug or manual tampering).
+    Corrupt(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Backend(m) => write!(f, "storage error: {m}"),
+            StoreError::Conflict(m) => write!(f, "{m}"),
+            StoreError::Corrupt(m) => write!(f, "stored data is inconsistent: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A key-value store (Spin's `key-value` interface has exactly these operations).
+pub trait KeyValue {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    fn set(&self, key: &str, value: &[u8]) -> Result<()>;
+    fn delete(&self, key: &str) -> Result<()>;
+}
+
+#[cfg(test)]
+pub(crate) mod testing;
