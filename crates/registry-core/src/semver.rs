@@ -21,9 +21,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{HttpError, Status};
 
-/// How many existing versions the reference looks at when choosing the next one.
-pub const VERSION_LOOKUP_LIMIT: usize = 20;
-
 /// Default pre-release tag (`pre_tag`).
 pub const DEFAULT_PRE_TAG: &str = "rc";
 
@@ -656,18 +653,19 @@ impl SuppliedVersion {
         }
     }
 
-    /// The prefix of the `LIKE '<prefix>%'` the reference uses to pick candidate versions.
-    pub fn search_prefix(&self, version_type: VersionType) -> Option<String> {
+    /// Whether an existing version is a candidate for the next one: the reference picks
+    /// candidates with a textual `LIKE '<prefix>%'` (so `1` also selected `10.0.0`); here the
+    /// same scope is applied to version numbers.
+    pub fn in_scope(&self, version_type: VersionType, version: &Version) -> bool {
+        let same_minor = || self.minor().is_none_or(|m| version.minor() == m);
         match version_type {
-            VersionType::Major => None,
-            VersionType::Minor => Some(self.major().to_string()),
-            VersionType::Patch => Some(match self.minor() {
-                Some(minor) => format!("{}.{minor}", self.major()),
-                None => self.major().to_string(),
-            }),
-            VersionType::Pre | VersionType::Build | VersionType::PreBuild => {
-                Some(self.valid_version())
-            }
+            VersionType::Major => true,
+            VersionType::Minor => version.major() == self.major(),
+            VersionType::Patch => version.major() == self.major() && same_minor(),
+            VersionType::Pre | VersionType::Build | VersionType::PreBuild => match self {
+                SuppliedVersion::Full(v) => version.finalized() == v.finalized(),
+                SuppliedVersion::Partial { .. } => version.major() == self.major() && same_minor(),
+            },
         }
     }
 }
@@ -715,38 +713,29 @@ impl VersionRequest {
             .map(SuppliedVersion::parse)
             .transpose()
     }
-
-    /// The `LIKE` prefix for the candidate query (`None`: all versions of the card). Lets a
-    /// caller push the filter (and [`VERSION_LOOKUP_LIMIT`]) down into SQL.
-    pub fn search_prefix(&self) -> Result<Option<String>, VersionError> {
-        Ok(self
-            .supplied()?
-            .and_then(|s| s.search_prefix(self.version_type)))
-    }
 }
 
-/// Chooses the version for a new card, as the reference's `cards/version`.
+/// Chooses the version for a new card, as the reference's `cards/version` does, with two
+/// fixes: candidates are chosen by version numbers rather than by text prefix, and every
+/// existing version counts (the reference read only the 20 newest, so it could hand out a
+/// version that already existed).
 ///
-/// `existing_newest_first` are the card's stored versions (same name and repository), ordered
-/// as the reference queries them: `timestamp DESC, version DESC`. The prefix filter and the
-/// 20-row limit are applied here, so passing an already filtered/limited list is fine too.
+/// `existing` are the card's stored versions (same registry, name and repository), any order.
 pub fn next_version<S: AsRef<str>>(
-    existing_newest_first: &[S],
+    existing: &[S],
     request: &VersionRequest,
 ) -> Result<Version, VersionError> {
     let supplied = request.supplied()?;
-    let prefix = supplied
-        .as_ref()
-        .and_then(|s| s.search_prefix(request.version_type));
-
-    // The prefix is digits and dots only, so SQL LIKE reduces to `starts_with`.
-    let candidates: Vec<&str> = existing_newest_first
+    let all = sort_desc_strs(existing)?;
+    let sorted: Vec<Version> = all
         .iter()
-        .map(AsRef::as_ref)
-        .filter(|v| prefix.as_deref().is_none_or(|p| v.starts_with(p)))
-        .take(VERSION_LOOKUP_LIMIT)
+        .filter(|v| {
+            supplied
+                .as_ref()
+                .is_none_or(|s| s.in_scope(request.version_type, v))
+        })
+        .cloned()
         .collect();
-    let sorted = sort_desc_strs(&candidates)?;
 
     let step = |v: &Version| {
         request
@@ -773,7 +762,7 @@ pub fn next_version<S: AsRef<str>>(
             return Ok(current);
         }
     }
-    while sorted.contains(&current) {
+    while all.contains(&current) {
         let next = step(&current)?;
         if next == current {
             return Err(VersionError::NoIncrement {

@@ -65,8 +65,8 @@ const REFERENCE_CASES: &[Case] = &[
     (&["1.0.0+build.1", "1.0.0"], "build", None, None, None, Ok("1.0.0+build.2")), // ref: 200 1.0.0+build.2
     (&["1.0.0", "1.0.0+build.1"], "build", None, None, None, Ok("1.0.0+build.2")), // ref: 200 1.0.0+build.2
     (&["1.0.0+build.2", "1.0.0+build.1"], "build", None, None, None, Ok("1.0.0+build.3")), // ref: 200 1.0.0+build.3
-    (&["10.0.0", "1.0.0"], "minor", Some("1"), None, None, Ok("10.1.0")), // ref: 200 10.1.0
-    (&["1.2.5", "1.3.0", "1.20.1"], "patch", Some("1.2"), None, None, Ok("1.20.2")), // ref: 200 1.20.2
+    (&["10.0.0", "1.0.0"], "minor", Some("1"), None, None, Ok("1.1.0")), // ref: 10.1.0 (text prefix "1" took 10.0.0)
+    (&["1.2.5", "1.3.0", "1.20.1"], "patch", Some("1.2"), None, None, Ok("1.2.6")), // ref: 1.20.2 (text prefix "1.2" took 1.20.1)
     (&["2.0.0", "1.4.0"], "minor", Some("1"), None, None, Ok("1.5.0")), // ref: 200 1.5.0
     (&["2.0.0", "1.4.0"], "patch", Some("1"), None, None, Ok("1.4.1")), // ref: 200 1.4.1
     (&["2.0.0", "1.4.0"], "major", Some("1"), None, None, Ok("3.0.0")), // ref: 200 3.0.0
@@ -84,7 +84,7 @@ const REFERENCE_CASES: &[Case] = &[
     (&[], "pre", None, Some("rc.099"), None, Err("InvalidTag")), // ref: 200 1.0.0-rc.099.1
     (&[], "build", None, None, Some("b.0099"), Ok("1.0.0+b.0099.1")), // ref: 200 1.0.0+b.0099.1
     (&[], "minor", None, Some("rc.1"), Some("b.1"), Ok("1.0.0")), // ref: 200 1.0.0
-    (&["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0", "1.6.0", "1.7.0", "1.8.0", "1.9.0", "1.10.0", "1.11.0", "1.12.0", "1.13.0", "1.14.0", "1.15.0", "1.16.0", "1.17.0", "1.18.0", "1.19.0", "5.0.0"], "minor", None, None, None, Ok("1.20.0")), // ref: 200 1.20.0
+    (&["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0", "1.6.0", "1.7.0", "1.8.0", "1.9.0", "1.10.0", "1.11.0", "1.12.0", "1.13.0", "1.14.0", "1.15.0", "1.16.0", "1.17.0", "1.18.0", "1.19.0", "5.0.0"], "minor", None, None, None, Ok("5.1.0")), // ref: 1.20.0 (it read only the 20 newest rows)
     (&["not-a-version"], "minor", None, None, None, Err("StoredInvalid")), // ref: 500
     (&[], "major", Some("01"), None, None, Err("InvalidSupplied")), // ref: 200 01.0.0
     (&[], "major", Some("1.2.3.4"), None, None, Err("InvalidSupplied")), // ref: 422
@@ -160,35 +160,34 @@ fn next_version_never_loops() {
 }
 
 #[test]
-fn search_prefix_per_type() {
-    let table: &[(&str, VersionType, Option<&str>)] = &[
-        ("1", VersionType::Major, None),
-        ("1", VersionType::Minor, Some("1")),
-        ("1", VersionType::Patch, Some("1")),
-        ("1.2", VersionType::Patch, Some("1.2")),
-        ("1.2", VersionType::Minor, Some("1")),
-        ("1.2.3-rc.1", VersionType::Patch, Some("1.2")),
-        ("1.2.3-rc.1+b.1", VersionType::Pre, Some("1.2.3")),
-        ("1.2", VersionType::Build, Some("1.2")),
-        ("4", VersionType::PreBuild, Some("4")),
+fn candidates_are_chosen_by_version_numbers() {
+    let table: &[(&str, VersionType, &str, bool)] = &[
+        ("1", VersionType::Major, "7.0.0", true),
+        ("1", VersionType::Minor, "1.9.0", true),
+        ("1", VersionType::Minor, "10.0.0", false),
+        ("1.2", VersionType::Patch, "1.2.9", true),
+        ("1.2", VersionType::Patch, "1.20.0", false),
+        ("1.2", VersionType::Minor, "1.5.0", true),
+        ("1.2.3-rc.1", VersionType::Patch, "1.2.7", true),
+        ("1.2.3-rc.1+b.1", VersionType::Pre, "1.2.3-rc.4", true),
+        ("1.2.3", VersionType::Pre, "1.2.30", false),
+        ("1.2", VersionType::Build, "1.2.0+build.1", true),
+        ("4", VersionType::PreBuild, "40.0.0", false),
     ];
-    for (supplied, version_type, expected) in table {
-        let request = VersionRequest::new(*version_type).with_version(*supplied);
+    for (supplied, version_type, existing, expected) in table {
+        let supplied = SuppliedVersion::parse(supplied).unwrap();
+        let existing = Version::parse(existing).unwrap();
         assert_eq!(
-            request.search_prefix().unwrap().as_deref(),
+            supplied.in_scope(*version_type, &existing),
             *expected,
-            "{supplied} {version_type}"
+            "{supplied:?} {version_type} {existing}"
         );
     }
-    assert_eq!(
-        VersionRequest::new(VersionType::Minor).search_prefix(),
-        Ok(None)
-    );
 }
 
 #[test]
-fn lookup_limit_is_applied_after_prefix_filter() {
-    // 25 unrelated newer rows, then the only `3.*` one: the prefix filter runs first.
+fn every_existing_version_counts() {
+    // 25 newer rows, then the only `3.*` one.
     let mut existing: Vec<String> = (0..25).map(|i| format!("1.{i}.0")).collect();
     existing.push("3.4.0".into());
     let request = VersionRequest::new(VersionType::Minor).with_version("3");
@@ -196,11 +195,15 @@ fn lookup_limit_is_applied_after_prefix_filter() {
         next_version(&existing, &request).unwrap().to_string(),
         "3.5.0"
     );
-    // Without a prefix only the 20 newest count: 1.0.0..1.19.0, so 1.24.0 is not seen.
+    let request = VersionRequest::new(VersionType::Minor).with_version("1");
+    assert_eq!(
+        next_version(&existing, &request).unwrap().to_string(),
+        "1.25.0"
+    );
     let request = VersionRequest::new(VersionType::Minor);
     assert_eq!(
         next_version(&existing, &request).unwrap().to_string(),
-        "1.20.0"
+        "3.5.0"
     );
 }
 
