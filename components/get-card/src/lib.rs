@@ -1,8 +1,177 @@
-use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+//! `get-card`: health, registry tables and every card read (uid, list, repositories, names).
+
+use registry_core::card::{self, card_fields};
+use registry_core::filter::default_list_limit;
+use registry_core::{RegistryType, VersionFilter};
+use registry_spin::http::{json_body, send_result, RequestHead};
+use registry_spin::storage::SpinSqlite;
+use registry_spin::ApiError;
+use registry_store::cards::{self, ListQuery};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    let head = registry_spin::http::RequestHead::of(&req);
-    registry_spin::http::send_json(out, 200, &serde_json::json!({"path": head.path})).await;
+    let head = RequestHead::of(&req);
+    send_result(out, route(&head, req).await).await;
+}
+
+async fn route(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiError> {
+    match head.path.as_str() {
+        "/opsml/healthcheck" => {
+            head.expect_method(&[Method::Get])?;
+            Ok(json!({ "is_alive": true }))
+        }
+        "/opsml/registry/table" => {
+            head.expect_method(&[Method::Get])?;
+            table(&required_query(head, "registry_type")?)
+        }
+        "/opsml/cards/uid" => {
+            head.expect_method(&[Method::Post])?;
+            uid_exists(json_body(req).await?)
+        }
+        "/opsml/cards/list" => {
+            head.expect_method(&[Method::Post])?;
+            list(json_body(req).await?)
+        }
+        "/opsml/cards/repositories" => {
+            head.expect_method(&[Method::Get])?;
+            let registry = RegistryType::parse(&required_query(head, "registry_type")?)?;
+            let db = SpinSqlite::open_default()?;
+            Ok(json!({ "repositories": cards::repositories(&db, registry)? }))
+        }
+        "/opsml/cards/names" => {
+            head.expect_method(&[Method::Get])?;
+            let registry = RegistryType::parse(&required_query(head, "registry_type")?)?;
+            let repository = head
+                .query_param("repository")
+                .filter(|r| !r.is_empty())
+                .map(|r| card::normalize(registry, &r));
+            let db = SpinSqlite::open_default()?;
+            Ok(json!({ "names": cards::names(&db, registry, repository.as_deref())? }))
+        }
+        _ => Err(ApiError::not_found("Not Found")),
+    }
+}
+
+fn required_query(head: &RequestHead, name: &str) -> Result<String, ApiError> {
+    head.query_param(name)
+        .ok_or_else(|| ApiError::unprocessable(format!("query parameter {name:?} is required")))
+}
+
+/// The table behind a registry type; also the two tables that are not card registries.
+fn table(registry_type: &str) -> Result<Value, ApiError> {
+    let table_name = match registry_type.trim().to_ascii_lowercase().as_str() {
+        "base" => "OPSML_BASE_REGISTRY",
+        "metrics" => "OPSML_RUN_METRICS",
+        _ => RegistryType::parse(registry_type)
+            .map_err(|_| {
+                ApiError::unprocessable(format!("Registry type {registry_type} does not exist"))
+            })?
+            .table_name(),
+    };
+    Ok(json!({ "table_name": table_name }))
+}
+
+#[derive(Deserialize)]
+struct UidBody {
+    uid: String,
+    #[serde(default)]
+    registry_type: Option<String>,
+    #[serde(default)]
+    table_name: Option<String>,
+}
+
+fn uid_exists(body: UidBody) -> Result<Value, ApiError> {
+    let registry =
+        RegistryType::resolve(body.table_name.as_deref(), body.registry_type.as_deref())?;
+    let db = SpinSqlite::open_default()?;
+    Ok(json!({ "uid_exists": cards::get(&db, registry, &body.uid)?.is_some() }))
+}
+
+#[derive(Deserialize)]
+struct ListBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    repository: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    uid: Option<String>,
+    #[serde(default)]
+    max_date: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    tags: Option<Map<String, Value>>,
+    #[serde(default)]
+    ignore_release_candidates: Option<bool>,
+    /// Accepted for compatibility; the reference ignores it too.
+    #[serde(default)]
+    #[allow(dead_code)]
+    project_id: Option<Value>,
+    #[serde(default)]
+    registry_type: Option<String>,
+    #[serde(default)]
+    table_name: Option<String>,
+    #[serde(default)]
+    query_terms: Option<Map<String, Value>>,
+    #[serde(default)]
+    sort_by_timestamp: Option<bool>,
+}
+
+fn is_iso_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+fn list(body: ListBody) -> Result<Value, ApiError> {
+    let registry =
+        RegistryType::resolve(body.table_name.as_deref(), body.registry_type.as_deref())?;
+    let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+    let name = non_empty(body.name).map(|n| card::normalize(registry, &n));
+    let repository = non_empty(body.repository).map(|r| card::normalize(registry, &r));
+    let limit = match default_list_limit(name.as_deref(), repository.as_deref(), body.limit) {
+        Some(l) if l < 0 => return Err(ApiError::unprocessable("limit must not be negative")),
+        Some(0) | None => None,
+        Some(l) => Some(l as u64),
+    };
+    if let Some(date) = &body.max_date {
+        if !is_iso_date(date) {
+            return Err(ApiError::unprocessable(format!(
+                "max_date {date:?} must be a date as YYYY-MM-DD"
+            )));
+        }
+    }
+    let query_terms = body.query_terms.unwrap_or_default();
+    let fields = card_fields(registry);
+    if let Some(term) = query_terms.keys().find(|k| !fields.contains(&k.as_str())) {
+        return Err(ApiError::unprocessable(format!(
+            "query_terms: {term:?} is not a field of {registry} cards"
+        )));
+    }
+    let query = ListQuery {
+        name,
+        repository,
+        uid: non_empty(body.uid),
+        version: non_empty(body.version)
+            .map(|v| VersionFilter::parse(&v))
+            .transpose()?,
+        max_date: body.max_date,
+        limit,
+        tags: body.tags.unwrap_or_default(),
+        query_terms,
+        ignore_release_candidates: body.ignore_release_candidates.unwrap_or(false),
+        sort_by_timestamp: body.sort_by_timestamp.unwrap_or(false),
+    };
+    let db = SpinSqlite::open_default()?;
+    Ok(json!({ "cards": cards::list(&db, registry, &query)? }))
 }

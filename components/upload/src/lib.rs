@@ -1,8 +1,123 @@
-use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+//! `upload`: `POST /opsml/files/upload`. The multipart body is parsed as it streams in; the
+//! `file` part's bytes go to key-value chunks (digested on the way), and the file becomes
+//! visible only when its manifest row is committed after the last chunk. Anything that goes
+//! wrong before that deletes the chunks written so far and leaves nothing visible.
+
+use registry_core::multipart::{boundary_from_content_type, Event, MultipartParser};
+use registry_core::validate_write_path;
+use registry_spin::http::{send_result, RequestHead};
+use registry_spin::settings::{digest_algorithm, WritePolicy};
+use registry_spin::storage::{new_id, now_unix, SpinKeyValue, SpinSqlite};
+use registry_spin::ApiError;
+use registry_store::blobs::{delete_blob, BlobWriter, DEFAULT_CHUNK_SIZE};
+use registry_store::files;
+use serde_json::{json, Value};
+use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
+
+/// The most bytes asked of the body stream per read.
+const READ_SIZE: u64 = 1 << 20;
 
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    let head = registry_spin::http::RequestHead::of(&req);
-    registry_spin::http::send_json(out, 200, &serde_json::json!({"path": head.path})).await;
+    let head = RequestHead::of(&req);
+    send_result(out, upload(&head, req)).await;
+}
+
+fn upload(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiError> {
+    head.expect_method(&[Method::Post])?;
+    WritePolicy::load().authorize(head)?;
+    let write_path = head
+        .header("write_path")
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            ApiError::unprocessable("No write path provided: set the write_path header")
+        })?;
+    let key = validate_write_path(&write_path)?;
+    let content_type = head.header("content-type").unwrap_or_default();
+    let boundary = boundary_from_content_type(&content_type)?;
+    let algorithm = digest_algorithm()?;
+
+    let db = SpinSqlite::open_default()?;
+    let kv = SpinKeyValue::open_default()?;
+    let blob_id = new_id();
+    files::begin(&db, &blob_id, now_unix())?;
+    let mut writer = BlobWriter::new(&kv, blob_id.clone(), algorithm, DEFAULT_CHUNK_SIZE);
+    match receive(req, &boundary, &mut writer) {
+        Ok(()) => {}
+        Err(e) => {
+            writer.abort();
+            let _ = files::abandon(&db, &blob_id);
+            return Err(e);
+        }
+    }
+    let blob = writer.finish().inspect_err(|_| {
+        let _ = files::abandon(&db, &blob_id);
+    })?;
+    let replaced = files::commit(&db, key.as_str(), &blob, now_unix())?;
+    if let Some(old) = replaced {
+        // The old bytes are unreachable now; a failure here only leaves garbage behind.
+        let _ = delete_blob(&kv, &old.blob_id, old.size, old.chunk_size);
+    }
+    Ok(json!({ "storage_uri": key.client_path() }))
+}
+
+/// Streams the body through the parser into `writer`; only the first part named `file` that
+/// has a filename is stored (as the reference does).
+fn receive(
+    req: IncomingRequest,
+    boundary: &str,
+    writer: &mut BlobWriter<'_, SpinKeyValue>,
+) -> Result<(), ApiError> {
+    let body = req
+        .consume()
+        .map_err(|()| ApiError::bad_request("the request body was already consumed"))?;
+    let stream = body
+        .stream()
+        .map_err(|()| ApiError::bad_request("the request body cannot be read"))?;
+    let mut parser = MultipartParser::new(boundary);
+    #[derive(PartialEq)]
+    enum FilePart {
+        NotSeen,
+        Receiving,
+        Done,
+    }
+    let mut file = FilePart::NotSeen;
+    loop {
+        let bytes = match stream.blocking_read(READ_SIZE) {
+            Ok(bytes) => bytes,
+            Err(wasi::io::streams::StreamError::Closed) => break,
+            Err(wasi::io::streams::StreamError::LastOperationFailed(e)) => {
+                return Err(ApiError::bad_request(format!(
+                    "the upload was interrupted: {}",
+                    e.to_debug_string()
+                )))
+            }
+        };
+        parser.push(&bytes, |event| -> Result<(), ApiError> {
+            match event {
+                Event::PartStart(h) => {
+                    if file == FilePart::NotSeen
+                        && h.name.as_deref() == Some("file")
+                        && h.filename.is_some()
+                    {
+                        file = FilePart::Receiving;
+                    }
+                }
+                Event::Data(data) if file == FilePart::Receiving => writer.write(data)?,
+                Event::Data(_) => {}
+                Event::PartEnd if file == FilePart::Receiving => file = FilePart::Done,
+                Event::PartEnd => {}
+            }
+            Ok(())
+        })?;
+    }
+    drop(stream);
+    parser.finish()?;
+    if file != FilePart::Done {
+        return Err(ApiError::unprocessable(
+            "File is missing: the multipart body needs a part named \"file\" with a filename",
+        ));
+    }
+    Ok(())
 }

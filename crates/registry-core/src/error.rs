@@ -24,8 +24,12 @@ pub enum Status {
     Conflict,
     /// A field failed validation; the reference (FastAPI/pydantic) uses 422 for these.
     UnprocessableEntity,
+    /// The request body is larger than the deployment allows.
+    PayloadTooLarge,
     /// Stored data breaks an invariant (e.g. an unparsable version in the database).
     InternalServerError,
+    /// A backing service (database, blob store) failed or is unreachable.
+    ServiceUnavailable,
 }
 
 impl Status {
@@ -38,7 +42,9 @@ impl Status {
             Status::NotFound => 404,
             Status::Conflict => 409,
             Status::UnprocessableEntity => 422,
+            Status::PayloadTooLarge => 413,
             Status::InternalServerError => 500,
+            Status::ServiceUnavailable => 503,
         }
     }
 }

@@ -59,6 +59,12 @@ impl fmt::Display for MultipartError {
 
 impl std::error::Error for MultipartError {}
 
+impl crate::HttpError for MultipartError {
+    fn status(&self) -> crate::Status {
+        crate::Status::BadRequest
+    }
+}
+
 /// The `boundary` parameter of a `multipart/form-data` content type.
 pub fn boundary_from_content_type(content_type: &str) -> Result<String, MultipartError> {
     let mut params = content_type.split(';');

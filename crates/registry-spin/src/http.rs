@@ -2,7 +2,7 @@
 //! that says whose fault it is: 4xx for the request, 5xx for the registry's storage.
 
 use futures::SinkExt;
-use registry_store::StoreError;
+use registry_core::HttpError;
 use serde::de::DeserializeOwned;
 use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingResponse, ResponseOutparam};
 
@@ -39,13 +39,10 @@ impl ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict(_) => ApiError::new(409, e.to_string()),
-            StoreError::Backend(_) => ApiError::unavailable(e.to_string()),
-            StoreError::Corrupt(_) => ApiError::new(500, e.to_string()),
-        }
+/// Every rule's and every store's error knows its status.
+impl<E: HttpError> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError::new(e.status().code(), e.detail())
     }
 }
 

@@ -1,6 +1,7 @@
 //! Deployment settings, read from Spin variables (filled per environment by the
 //! runtime-config's providers: `APP_ENV` → `env`, `OPSML_PROD_TOKEN` → `prod_token`, …).
 
+use crate::http::RequestHead;
 use crate::ApiError;
 use registry_store::blobs::DigestAlgorithm;
 use spin_sdk::variables;
@@ -21,6 +22,28 @@ impl WritePolicy {
         Self {
             app_env: variable("env"),
             prod_token: variable("prod_token"),
+        }
+    }
+
+    /// Refuses a write in production unless the request carries the prod token.
+    pub fn authorize(&self, head: &RequestHead) -> Result<(), ApiError> {
+        let presented = head.header(registry_core::prod_token::PROD_TOKEN_HEADER);
+        registry_core::prod_token::check(
+            &self.app_env,
+            Some(&self.prod_token),
+            presented.as_deref(),
+            true,
+        )
+        .into_result()?;
+        Ok(())
+    }
+
+    /// The `app_env` recorded on new cards.
+    pub fn app_env_or_default(&self) -> String {
+        if self.app_env.trim().is_empty() {
+            "development".to_string()
+        } else {
+            self.app_env.trim().to_string()
         }
     }
 }

@@ -3,6 +3,7 @@
 //! interfaces inside the components, and rusqlite / an in-memory map in native tests.
 
 pub mod blobs;
+pub mod cards;
 pub mod files;
 pub mod schema;
 pub mod sql;
@@ -31,6 +32,16 @@ impl std::fmt::Display for StoreError {
 }
 
 impl std::error::Error for StoreError {}
+
+impl registry_core::HttpError for StoreError {
+    fn status(&self) -> registry_core::Status {
+        match self {
+            StoreError::Backend(_) => registry_core::Status::ServiceUnavailable,
+            StoreError::Conflict(_) => registry_core::Status::Conflict,
+            StoreError::Corrupt(_) => registry_core::Status::InternalServerError,
+        }
+    }
+}
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

@@ -14,9 +14,8 @@ const MIGRATIONS: &[&[&str]] = &[&[
         major INTEGER NOT NULL,
         minor INTEGER NOT NULL,
         patch INTEGER NOT NULL,
-        pre_release TEXT,
-        build TEXT,
-        timestamp INTEGER NOT NULL,
+        precedence TEXT NOT NULL,
+        timestamp BIGINT NOT NULL,
         date TEXT NOT NULL,
         card TEXT NOT NULL,
         UNIQUE (registry, repository, name, version)

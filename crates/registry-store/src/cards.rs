@@ -1,0 +1,538 @@
+//! Card metadata: one table for every registry, the full record as JSON plus the columns that
+//! queries need. (registry, repository, name, version) is unique in the database itself, so
+//! two concurrent registrations of one version cannot both succeed.
+
+use crate::{Result, Row, Sql, SqlValue, StoreError};
+use registry_core::card::Card;
+use registry_core::{RegistryType, Version, VersionFilter};
+use serde_json::{Map, Value};
+
+/// Sorts pre-releases by SemVer precedence as plain text (byte order): numeric identifiers
+/// (`0` + a length letter + digits) before alphanumeric ones (`1` + text), identifiers joined by
+/// a space (below every identifier character, so fewer identifiers sort first), and a release
+/// (`~`) above all of its pre-releases.
+pub fn precedence_key(version: &Version) -> String {
+    let Some(pre) = version.pre() else {
+        return "~".to_string();
+    };
+    pre.split('.')
+        .map(|ident| {
+            if ident.bytes().all(|b| b.is_ascii_digit()) {
+                let len = (b'A' + ident.len().min(25) as u8) as char;
+                format!("0{len}{ident}")
+            } else {
+                format!("1{ident}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn version_params(version: &Version) -> [SqlValue; 5] {
+    [
+        SqlValue::Text(version.to_string()),
+        SqlValue::Integer(version.major() as i64),
+        SqlValue::Integer(version.minor() as i64),
+        SqlValue::Integer(version.patch() as i64),
+        SqlValue::Text(precedence_key(version)),
+    ]
+}
+
+fn conflict_message(card: &Card) -> String {
+    format!(
+        "{} card {}/{} version {} already exists",
+        card.registry, card.repository, card.name, card.version
+    )
+}
+
+/// Stores a new card; `Conflict` if its uid or its version is taken.
+pub fn insert(db: &dyn Sql, card: &Card) -> Result<()> {
+    let mut params = vec![
+        SqlValue::Text(card.uid.clone()),
+        card.registry.as_str().into(),
+        card.repository.as_str().into(),
+        card.name.as_str().into(),
+    ];
+    params.extend(version_params(&card.version));
+    params.extend([
+        SqlValue::Integer(card.timestamp),
+        card.date.as_str().into(),
+        SqlValue::Text(Value::Object(card.record.clone()).to_string()),
+    ]);
+    db.execute(
+        "INSERT INTO opsml_cards (uid, registry, repository, name, version, major, minor, patch,
+           precedence, timestamp, date, card) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        &params,
+    )
+    .map_err(|e| match e {
+        StoreError::Conflict(m) if m.contains("uid") => {
+            StoreError::Conflict(format!("a card with uid {} already exists", card.uid))
+        }
+        StoreError::Conflict(_) => StoreError::Conflict(conflict_message(card)),
+        other => other,
+    })?;
+    Ok(())
+}
+
+/// The stored record of a card, if it exists in `registry`.
+pub fn get(db: &dyn Sql, registry: RegistryType, uid: &str) -> Result<Option<Map<String, Value>>> {
+    db.execute(
+        "SELECT card FROM opsml_cards WHERE registry = ? AND uid = ?",
+        &[registry.as_str().into(), uid.into()],
+    )?
+    .first()
+    .map(record)
+    .transpose()
+}
+
+/// Replaces a card's record (same uid); false if there is no such card.
+pub fn update(db: &dyn Sql, card: &Card) -> Result<bool> {
+    if get(db, card.registry, &card.uid)?.is_none() {
+        return Ok(false);
+    }
+    let mut params = vec![card.repository.as_str().into(), card.name.as_str().into()];
+    params.extend(version_params(&card.version));
+    params.extend([
+        SqlValue::Integer(card.timestamp),
+        card.date.as_str().into(),
+        SqlValue::Text(Value::Object(card.record.clone()).to_string()),
+        card.registry.as_str().into(),
+        card.uid.as_str().into(),
+    ]);
+    db.execute(
+        "UPDATE opsml_cards SET repository = ?, name = ?, version = ?, major = ?, minor = ?,
+           patch = ?, precedence = ?, timestamp = ?, date = ?, card = ?
+         WHERE registry = ? AND uid = ?",
+        &params,
+    )
+    .map_err(|e| match e {
+        StoreError::Conflict(_) => StoreError::Conflict(conflict_message(card)),
+        other => other,
+    })?;
+    Ok(true)
+}
+
+/// Deletes a card; returns its record if it existed.
+pub fn delete(
+    db: &dyn Sql,
+    registry: RegistryType,
+    uid: &str,
+) -> Result<Option<Map<String, Value>>> {
+    let existing = get(db, registry, uid)?;
+    if existing.is_some() {
+        db.execute(
+            "DELETE FROM opsml_cards WHERE registry = ? AND uid = ?",
+            &[registry.as_str().into(), uid.into()],
+        )?;
+    }
+    Ok(existing)
+}
+
+/// Every version of one card (registry, name, repository).
+pub fn versions(
+    db: &dyn Sql,
+    registry: RegistryType,
+    name: &str,
+    repository: &str,
+) -> Result<Vec<String>> {
+    db.execute(
+        "SELECT version FROM opsml_cards WHERE registry = ? AND name = ? AND repository = ?",
+        &[registry.as_str().into(), name.into(), repository.into()],
+    )?
+    .iter()
+    .map(|r| r.text(0))
+    .collect()
+}
+
+pub fn repositories(db: &dyn Sql, registry: RegistryType) -> Result<Vec<String>> {
+    db.execute(
+        "SELECT DISTINCT repository FROM opsml_cards WHERE registry = ? ORDER BY repository",
+        &[registry.as_str().into()],
+    )?
+    .iter()
+    .map(|r| r.text(0))
+    .collect()
+}
+
+pub fn names(
+    db: &dyn Sql,
+    registry: RegistryType,
+    repository: Option<&str>,
+) -> Result<Vec<String>> {
+    let rows = match repository {
+        Some(repo) => db.execute(
+            "SELECT DISTINCT name FROM opsml_cards WHERE registry = ? AND repository = ? ORDER BY name",
+            &[registry.as_str().into(), repo.into()],
+        )?,
+        None => db.execute(
+            "SELECT DISTINCT name FROM opsml_cards WHERE registry = ? ORDER BY name",
+            &[registry.as_str().into()],
+        )?,
+    };
+    rows.iter().map(|r| r.text(0)).collect()
+}
+
+/// A `cards/list` query, already validated.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub name: Option<String>,
+    pub repository: Option<String>,
+    pub uid: Option<String>,
+    pub version: Option<VersionFilter>,
+    /// `YYYY-MM-DD`: cards registered on or before that day.
+    pub max_date: Option<String>,
+    pub limit: Option<u64>,
+    pub tags: Map<String, Value>,
+    pub query_terms: Map<String, Value>,
+    pub ignore_release_candidates: bool,
+    /// Newest first instead of highest version first (only without a name).
+    pub sort_by_timestamp: bool,
+}
+
+fn record(row: &Row) -> Result<Map<String, Value>> {
+    match serde_json::from_str(&row.text(0)?) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(StoreError::Corrupt(
+            "a stored card is not a JSON object".into(),
+        )),
+    }
+}
+
+/// Tag values compare as text, as the reference's JSON lookup did (`{"idx": "3"}` finds 3).
+fn same_text(stored: Option<&Value>, wanted: &Value) -> bool {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    stored.is_some_and(|s| text(s) == text(wanted))
+}
+
+/// Cards matching `query`, highest version first (or newest first), at most `limit`.
+pub fn list(
+    db: &dyn Sql,
+    registry: RegistryType,
+    query: &ListQuery,
+) -> Result<Vec<Map<String, Value>>> {
+    let mut sql = String::from("SELECT card, version FROM opsml_cards WHERE registry = ?");
+    let mut params: Vec<SqlValue> = vec![registry.as_str().into()];
+    let mut add = |clause: &str, value: SqlValue| {
+        sql.push_str(clause);
+        params.push(value);
+    };
+    if let Some(uid) = &query.uid {
+        add(" AND uid = ?", uid.as_str().into());
+    }
+    if let Some(name) = &query.name {
+        add(" AND name = ?", name.as_str().into());
+    }
+    if let Some(repository) = &query.repository {
+        add(" AND repository = ?", repository.as_str().into());
+    }
+    if let Some(max_date) = &query.max_date {
+        add(" AND date <= ?", max_date.as_str().into());
+    }
+    if query.ignore_release_candidates {
+        sql.push_str(" AND precedence = '~'");
+    }
+    if query.sort_by_timestamp && query.name.is_none() {
+        sql.push_str(" ORDER BY timestamp DESC, uid");
+    } else {
+        sql.push_str(
+            " ORDER BY major DESC, minor DESC, patch DESC, precedence DESC, timestamp DESC, uid",
+        );
+    }
+    let filtered_here =
+        query.version.is_some() || !query.tags.is_empty() || !query.query_terms.is_empty();
+    if let (Some(limit), false) = (query.limit, filtered_here) {
+        sql.push_str(" LIMIT ?");
+        params.push(SqlValue::Integer(limit.min(i64::MAX as u64) as i64));
+    }
+
+    let mut out = Vec::new();
+    for row in db.execute(&sql, &params)? {
+        let card = record(&row)?;
+        if let Some(filter) = &query.version {
+            let version = Version::parse(&row.text(1)?)
+                .map_err(|e| StoreError::Corrupt(format!("stored version: {e}")))?;
+            if !filter.matches(&version) {
+                continue;
+            }
+        }
+        let tags = card.get("tags").and_then(Value::as_object);
+        if !query
+            .tags
+            .iter()
+            .all(|(k, v)| same_text(tags.and_then(|t| t.get(k)), v))
+        {
+            continue;
+        }
+        if !query
+            .query_terms
+            .iter()
+            .all(|(k, v)| card.get(k) == Some(v))
+        {
+            continue;
+        }
+        out.push(card);
+        let top_only = query.version.as_ref().is_some_and(VersionFilter::top_only);
+        if top_only || query.limit.is_some_and(|l| out.len() as u64 >= l) {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Sqlite;
+    use registry_core::card::CardDefaults;
+    use serde_json::json;
+
+    fn db() -> Sqlite {
+        let db = Sqlite::memory();
+        crate::schema::migrate(&db).unwrap();
+        db
+    }
+
+    fn card(registry: RegistryType, name: &str, version: &str, uid: &str, ts: i64) -> Card {
+        Card::from_fields(
+            registry,
+            json!({"name": name, "repository": "repo", "version": version, "uid": uid,
+                   "timestamp": ts, "tags": {"idx": ts.to_string()}})
+            .as_object()
+            .unwrap()
+            .clone(),
+            &CardDefaults {
+                uid: "unused".into(),
+                date: format!("2026-01-{:02}", ts % 28 + 1),
+                app_env: "development".into(),
+                timestamp: 0,
+            },
+        )
+        .unwrap()
+    }
+
+    fn versions_of(cards: &[Map<String, Value>]) -> Vec<&str> {
+        cards
+            .iter()
+            .map(|c| c["version"].as_str().unwrap())
+            .collect()
+    }
+
+    fn seeded() -> Sqlite {
+        let db = db();
+        let versions = [
+            "1.0.0",
+            "1.1.0",
+            "1.1.1",
+            "1.2.0-rc.1",
+            "1.2.0",
+            "2.0.0",
+            "10.0.0",
+            "1.10.0",
+            "1.1.10",
+            "2.1.0-rc.1",
+            "1.1.1-rc.1",
+            "1.2.0-alpha",
+            "1.2.0-rc.10",
+            "1.2.0-rc.2",
+        ];
+        for (i, v) in versions.iter().enumerate() {
+            insert(
+                &db,
+                &card(RegistryType::Data, "lc", v, &format!("u{i}"), i as i64),
+            )
+            .unwrap();
+        }
+        db
+    }
+
+    #[test]
+    fn list_sorts_by_precedence_and_limits_after_sorting() {
+        let db = seeded();
+        let q = ListQuery {
+            name: Some("lc".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            versions_of(&list(&db, RegistryType::Data, &q).unwrap()),
+            [
+                "10.0.0",
+                "2.1.0-rc.1",
+                "2.0.0",
+                "1.10.0",
+                "1.2.0",
+                "1.2.0-rc.10",
+                "1.2.0-rc.2",
+                "1.2.0-rc.1",
+                "1.2.0-alpha",
+                "1.1.10",
+                "1.1.1",
+                "1.1.1-rc.1",
+                "1.1.0",
+                "1.0.0"
+            ]
+        );
+        let q = ListQuery {
+            name: Some("lc".into()),
+            limit: Some(1),
+            version: Some(VersionFilter::parse("1.2").unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(
+            versions_of(&list(&db, RegistryType::Data, &q).unwrap()),
+            ["1.2.0"]
+        );
+    }
+
+    #[test]
+    fn list_filters() {
+        let db = seeded();
+        let run = |q: ListQuery| {
+            versions_of(&list(&db, RegistryType::Data, &q).unwrap())
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+        };
+        let filter = |f: &str| Some(VersionFilter::parse(f).unwrap());
+        assert_eq!(
+            run(ListQuery {
+                version: filter("~1.1.0"),
+                ..Default::default()
+            }),
+            ["1.1.10"]
+        );
+        assert_eq!(
+            run(ListQuery {
+                version: filter("^1.1.0"),
+                ..Default::default()
+            }),
+            ["1.10.0"]
+        );
+        assert_eq!(
+            run(ListQuery {
+                version: filter("1.1"),
+                ignore_release_candidates: true,
+                ..Default::default()
+            }),
+            ["1.1.10", "1.1.1", "1.1.0"]
+        );
+        let mut tags = Map::new();
+        tags.insert("idx".into(), json!(3));
+        assert_eq!(
+            run(ListQuery {
+                tags,
+                ..Default::default()
+            }),
+            ["1.2.0-rc.1"]
+        );
+        assert_eq!(
+            run(ListQuery {
+                uid: Some("u6".into()),
+                ..Default::default()
+            }),
+            ["10.0.0"]
+        );
+        assert_eq!(
+            run(ListQuery {
+                max_date: Some("2026-01-02".into()),
+                ..Default::default()
+            }),
+            ["1.1.0", "1.0.0"]
+        );
+        assert_eq!(
+            run(ListQuery {
+                sort_by_timestamp: true,
+                limit: Some(2),
+                ..Default::default()
+            }),
+            ["1.2.0-rc.2", "1.2.0-rc.10"]
+        );
+        let mut terms = Map::new();
+        terms.insert("version".into(), json!("2.0.0"));
+        assert_eq!(
+            run(ListQuery {
+                query_terms: terms,
+                ..Default::default()
+            }),
+            ["2.0.0"]
+        );
+        assert!(list(&db, RegistryType::Model, &ListQuery::default())
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn versions_are_unique_per_card_in_the_database() {
+        let db = seeded();
+        let err = insert(&db, &card(RegistryType::Data, "lc", "1.0.0", "new", 99)).unwrap_err();
+        assert_eq!(
+            err,
+            StoreError::Conflict("data card repo/lc version 1.0.0 already exists".into())
+        );
+        // The same version in another registry or under another name is fine.
+        insert(&db, &card(RegistryType::Model, "lc", "1.0.0", "m1", 1)).unwrap();
+        insert(&db, &card(RegistryType::Data, "other", "1.0.0", "o1", 1)).unwrap();
+        let err = insert(&db, &card(RegistryType::Data, "x", "1.0.0", "m1", 1)).unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(m) if m.contains("uid m1")));
+    }
+
+    #[test]
+    fn update_delete_and_lookups() {
+        let db = seeded();
+        let mut c = card(RegistryType::Data, "lc", "3.0.0", "u0", 0);
+        c.record.insert("contact".into(), json!("new"));
+        assert!(update(&db, &c).unwrap());
+        assert_eq!(
+            get(&db, RegistryType::Data, "u0").unwrap().unwrap()["contact"],
+            "new"
+        );
+        assert!(!update(&db, &card(RegistryType::Data, "lc", "9.0.0", "nope", 0)).unwrap());
+        // Moving onto an existing version conflicts.
+        let clash = card(RegistryType::Data, "lc", "2.0.0", "u1", 0);
+        assert!(matches!(update(&db, &clash), Err(StoreError::Conflict(_))));
+        assert!(delete(&db, RegistryType::Data, "u0").unwrap().is_some());
+        assert!(delete(&db, RegistryType::Data, "u0").unwrap().is_none());
+        assert_eq!(repositories(&db, RegistryType::Data).unwrap(), ["repo"]);
+        assert_eq!(
+            names(&db, RegistryType::Data, Some("repo")).unwrap(),
+            ["lc"]
+        );
+        assert!(names(&db, RegistryType::Data, Some("nope"))
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            versions(&db, RegistryType::Data, "lc", "repo")
+                .unwrap()
+                .len(),
+            13
+        );
+    }
+
+    #[test]
+    fn precedence_keys_order_like_semver() {
+        let ordered = [
+            "1.0.0-1",
+            "1.0.0-2",
+            "1.0.0-10",
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-alpha-x",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0-rc.1",
+            "1.0.0",
+        ];
+        for pair in ordered.windows(2) {
+            let (a, b) = (
+                Version::parse(pair[0]).unwrap(),
+                Version::parse(pair[1]).unwrap(),
+            );
+            assert_eq!(a.cmp_precedence(&b), std::cmp::Ordering::Less, "{pair:?}");
+            assert!(precedence_key(&a) < precedence_key(&b), "{pair:?}");
+        }
+    }
+}
