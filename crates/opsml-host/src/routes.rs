@@ -119,7 +119,7 @@ impl Router {
                 }
             }
         }
-        routes.sort_by(|(a, _), (b, _)| b.specificity().cmp(&a.specificity()));
+        routes.sort_by_key(|(pattern, _)| std::cmp::Reverse(pattern.specificity()));
         Ok(Self { routes })
     }
 

@@ -166,7 +166,7 @@ pub fn response(status: u16, headers: &[(&str, String)]) -> OutgoingResponse {
     for (name, value) in headers {
         // Header values built here are ASCII; an invalid one is a bug worth a trap.
         fields
-            .append(&name.to_string(), &value.as_bytes().to_vec())
+            .append(name, value.as_bytes())
             .expect("valid response header");
     }
     let response = OutgoingResponse::new(fields);
