@@ -116,6 +116,12 @@ fn main() -> Result<()> {
         for (route, component) in app.routes() {
             eprintln!("  {component}: {route}");
         }
-        server::serve(app, listener).await
+        tokio::select! {
+            served = server::serve(app, listener) => served,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("Stopping");
+                Ok(())
+            }
+        }
     })
 }

@@ -240,7 +240,7 @@ impl App {
         let cache_dir = state_dir.join("compiled");
         let mut components = HashMap::new();
         for (id, decl) in &loaded.manifest.component {
-            let where_ = || format!("component.{id}");
+            let where_ = || format!("{}: component.{id}", loaded.path.display());
             for label in &decl.sqlite_databases {
                 anyhow::ensure!(
                     sqlite_databases.contains_key(label),
