@@ -1,0 +1,711 @@
+//! Builds the host and the components, runs `opsml-host` on a free loopback port, and speaks
+//! HTTP to it.
+//!
+//! ```no_run
+//! use e2e::harness::Host;
+//! let host = Host::start(&[("APP_ENV", "production"), ("OPSML_PROD_TOKEN", "s3cret")]);
+//! let (status, body) = host.get_json("/opsml/healthcheck");
+//! assert_eq!(status, 200, "{body}");
+//! ```
+
+pub use crate::bytes::{
+    blake3_of, pseudo_random, random_hex, Multipart, MultipartBody, PseudoRandom,
+};
+use crate::http;
+pub use crate::http::{Body, Headers, Response, Timeouts};
+use serde_json::{json, Value};
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// The components of `spin.toml`, by package name.
+pub const COMPONENTS: [&str; 4] = ["create-card", "get-card", "upload", "download"];
+
+/// Environment variables that feed the application's variables through the dev runtime-config
+/// (`APP_*`, `OPSML_*`) or Spin's own provider (`SPIN_VARIABLE_*`). The host never inherits
+/// them from the developer's shell: a test passes the ones it means.
+const VARIABLE_ENV_PREFIXES: [&str; 3] = ["APP_", "OPSML_", "SPIN_VARIABLE_"];
+
+/// How long a host may take to answer its health check (the first start compiles components).
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The workspace root (this crate lives in `<root>/tests`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the e2e crate lives inside the workspace")
+        .to_path_buf()
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `<root>/target`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => workspace_root().join(dir),
+        _ => workspace_root().join("target"),
+    }
+}
+
+/// The `opsml-host` binary that [`build_all`] builds.
+pub fn host_binary() -> PathBuf {
+    target_dir()
+        .join("debug")
+        .join(format!("opsml-host{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// A built component, e.g. `component_wasm("create-card")` →
+/// `target/wasm32-wasip2/release/create_card.wasm` (the `source` in `spin.toml`).
+pub fn component_wasm(package: &str) -> PathBuf {
+    target_dir()
+        .join("wasm32-wasip2/release")
+        .join(format!("{}.wasm", package.replace('-', "_")))
+}
+
+fn cargo(args: &[&str]) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let started = Instant::now();
+    let output = Command::new(&cargo)
+        .args(args)
+        .current_dir(workspace_root())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cargo:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "`cargo {}` failed ({}):\n{}{}",
+        args.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if started.elapsed() > Duration::from_secs(5) {
+        eprintln!(
+            "e2e: `cargo {}` took {:.1?}",
+            args.join(" "),
+            started.elapsed()
+        );
+    }
+}
+
+/// Builds `opsml-host` (debug) and the four components (wasm32-wasip2, release), once per
+/// process. Concurrent test processes are fine: cargo's own lock serialises them, and a build
+/// with nothing to do takes a fraction of a second. Set `E2E_SKIP_BUILD=1` when a CI step has
+/// already built both.
+pub fn build_all() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        if std::env::var_os("E2E_SKIP_BUILD").is_some_and(|v| !v.is_empty() && v != "0") {
+            return;
+        }
+        cargo(&["build", "-p", "opsml-host"]);
+        let mut args = vec!["build", "--target", "wasm32-wasip2", "--release"];
+        for c in COMPONENTS {
+            args.extend(["-p", c]);
+        }
+        cargo(&args);
+    });
+}
+
+/// A loopback port that was free a moment ago (bind to port 0, read it, let it go).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("cannot bind a loopback port")
+        .port()
+}
+
+/// A whole response.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as JSON; panics (showing the status and the body) when it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "expected a JSON body, got status {} with {} bytes ({e}): {:?}",
+                self.status,
+                self.body.len(),
+                String::from_utf8_lossy(&self.body[..self.body.len().min(2000)])
+            )
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A download that was hashed on the fly instead of kept.
+#[derive(Clone, Debug)]
+pub struct HashedDownload {
+    pub status: u16,
+    pub headers: Headers,
+    /// Bytes received.
+    pub len: u64,
+    /// BLAKE3 of the bytes received.
+    pub blake3: blake3::Hash,
+    /// The first 64 KiB of the body (enough to show an error's JSON).
+    pub prefix: Vec<u8>,
+}
+
+/// Percent-encodes a query component (everything but RFC 3986 unreserved characters), as
+/// httpx does for `params=`: `opsml-root:/A/b` → `opsml-root%3A%2FA%2Fb`.
+pub fn encode_query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `path?k1=v1&k2=v2` with the keys and values percent-encoded.
+pub fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
+    let query: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode_query_value(k), encode_query_value(v)))
+        .collect();
+    if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", query.join("&"))
+    }
+}
+
+/// Reads the rest of a response; a failure names the request.
+fn read_reply(what: &str, mut response: Response) -> Reply {
+    let mut body = Vec::new();
+    response.read_to_end(&mut body).unwrap_or_else(|e| {
+        panic!(
+            "{what}: status {}, reading the body failed: {e}",
+            response.status
+        )
+    });
+    Reply {
+        status: response.status,
+        headers: response.headers,
+        body,
+    }
+}
+
+/// The storage path of a file in the opsml layout:
+/// `opsml-root:/<TABLE>/<repository>/<name>/v<version>/<file>`.
+pub fn storage_path(
+    table: &str,
+    repository: &str,
+    name: &str,
+    version: &str,
+    file: &str,
+) -> String {
+    format!("opsml-root:/{table}/{repository}/{name}/v{version}/{file}")
+}
+
+/// A running `opsml-host` serving this workspace's `spin.toml` with `runtime-config/dev.toml`,
+/// a fresh state directory and a free loopback port. Killed on drop (and its output printed when
+/// the test is failing).
+pub struct Host {
+    child: Option<Child>,
+    port: u16,
+    state: TempDir,
+    envs: Vec<(String, String)>,
+    /// Set once the host's output has been shown (a failed start), so that drop does not
+    /// print it twice.
+    log_shown: bool,
+}
+
+impl Host {
+    /// Builds everything (once per process) and starts a host whose environment has the given
+    /// variables and none of the developer's `APP_*`, `OPSML_*` or `SPIN_VARIABLE_*` ones.
+    /// Returns once `GET /opsml/healthcheck` answers 200.
+    pub fn start(envs: &[(&str, &str)]) -> Host {
+        build_all();
+        let state = tempfile::Builder::new()
+            .prefix("opsml-e2e-")
+            .tempdir()
+            .expect("cannot create a state directory");
+        let mut host = Host {
+            child: None,
+            port: 0,
+            state,
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            log_shown: false,
+        };
+        compiled_cache::seed(host.state_dir());
+        // The port was free when we looked; if another process takes it before the host binds
+        // it, try another one.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            host.port = free_port();
+            match host.spawn_and_wait() {
+                Ok(()) => break,
+                Err(e) if attempt < 3 && host.log().contains("cannot listen") => {
+                    eprintln!("e2e: port {} was taken ({e}); trying another", host.port);
+                }
+                Err(e) => host.fail(&e),
+            }
+        }
+        compiled_cache::save(host.state_dir());
+        host
+    }
+
+    /// A host in the default (development) environment.
+    pub fn dev() -> Host {
+        Host::start(&[])
+    }
+
+    /// Stops the host and starts a new process on the same port with the same state directory
+    /// and environment (what a redeploy or a crash-and-restart does).
+    pub fn restart(&mut self) {
+        self.stop();
+        if let Err(e) = self.spawn_and_wait() {
+            self.fail(&e);
+        }
+    }
+
+    /// Kills the host process (if running) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The host's process id (None once stopped).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The `--state-dir`: SQLite files, key-value store, compiled components, `host.log`.
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
+    }
+
+    /// Everything the host printed so far (stdout and stderr of every process of this host).
+    pub fn log(&self) -> String {
+        fs::read(self.log_path())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.state_dir().join("host.log")
+    }
+
+    fn fail(&mut self, error: &str) -> ! {
+        self.stop();
+        self.log_shown = true;
+        panic!(
+            "opsml-host did not start: {error}\n--- host output ({}) ---\n{}--- end of host output ---",
+            self.log_path().display(),
+            self.log()
+        );
+    }
+
+    fn spawn_and_wait(&mut self) -> Result<(), String> {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .map_err(|e| format!("cannot open the log file: {e}"))?;
+        let log_err = log
+            .try_clone()
+            .map_err(|e| format!("cannot clone the log file: {e}"))?;
+        let root = workspace_root();
+        let mut command = Command::new(host_binary());
+        command
+            .current_dir(&root)
+            .arg("up")
+            .arg("-f")
+            .arg(root.join("spin.toml"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--state-dir")
+            .arg(self.state.path())
+            .arg("--runtime-config-file")
+            .arg(root.join("runtime-config/dev.toml"))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
+        for (key, _) in std::env::vars_os() {
+            let name = key.to_string_lossy();
+            if VARIABLE_ENV_PREFIXES.iter().any(|p| name.starts_with(p)) {
+                command.env_remove(&key);
+            }
+        }
+        command.envs(self.envs.iter().map(|(k, v)| (k, v)));
+        let child = command
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", host_binary().display()))?;
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let probe = Timeouts {
+            connect: Duration::from_secs(1),
+            io: Duration::from_secs(10),
+        };
+        let url = self.url("/opsml/healthcheck");
+        let started = Instant::now();
+        loop {
+            let child = self.child.as_mut().expect("spawned");
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Err(format!("the host exited ({status}) before answering"));
+            }
+            let last = match http::send(self.addr(), "GET", "/opsml/healthcheck", &[], None, probe)
+            {
+                Ok(r) if r.status == 200 => return Ok(()),
+                Ok(r) => format!("status {}", r.status),
+                Err(e) => e.to_string(),
+            };
+            if started.elapsed() > STARTUP_TIMEOUT {
+                return Err(format!(
+                    "GET {url} did not answer 200 within {STARTUP_TIMEOUT:?} (last: {last})"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    // ----- HTTP -----
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Sends a request on a new connection and returns the response with its body unread.
+    /// `target` is the path and query, already encoded (see [`with_query`]). Panics when no
+    /// HTTP response comes back.
+    pub fn send(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: Option<Body<'_>>,
+    ) -> Response {
+        let len = body.as_ref().map(|b| b.len);
+        http::send(
+            self.addr(),
+            method,
+            target,
+            headers,
+            body,
+            Timeouts::default(),
+        )
+        .unwrap_or_else(|e| {
+            let body = len.map(|n| format!(" ({n}-byte body)")).unwrap_or_default();
+            panic!("{method} {target}{body}: no HTTP response: {e}")
+        })
+    }
+
+    /// Any request with a small body; headers are sent as given (`write_path` included).
+    pub fn request(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Reply {
+        let response = self.send(method, target, headers, body.map(Body::bytes));
+        read_reply(&format!("{method} {target}"), response)
+    }
+
+    pub fn get(&self, target: &str) -> Reply {
+        self.request("GET", target, &[], None)
+    }
+
+    /// `GET target` (path and encoded query: see [`with_query`]) → (status, JSON body).
+    pub fn get_json(&self, target: &str) -> (u16, Value) {
+        let reply = self.get(target);
+        (reply.status, reply.json())
+    }
+
+    /// `POST path` with a compact JSON body, as the client sends it → (status, JSON body).
+    pub fn post_json(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> (u16, Value) {
+        let bytes = serde_json::to_vec(body).expect("serialisable");
+        let mut all = vec![("Content-Type", "application/json")];
+        all.extend_from_slice(headers);
+        let reply = self.request("POST", path, &all, Some(&bytes));
+        (reply.status, reply.json())
+    }
+
+    /// `POST path` with a streamed body of exactly `len` bytes, sent with `Content-Length: len`
+    /// (not chunked), and the given headers.
+    pub fn post_stream(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Read,
+        len: u64,
+    ) -> Reply {
+        let response = self.send("POST", path, headers, Some(Body::new(body, len)));
+        read_reply(&format!("POST {path} ({len}-byte body)"), response)
+    }
+
+    /// Uploads `len` bytes from `file` to `write_path` exactly as the opsml client does: one
+    /// streamed `multipart/form-data` request with a `Content-Length`, header
+    /// `write_path: <write_path>`, and a single part named `file` whose filename is the
+    /// basename of `write_path`. `headers` adds e.g. `X-Prod-Token`.
+    pub fn upload(
+        &self,
+        write_path: &str,
+        file: impl Read,
+        len: u64,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let filename = write_path.rsplit('/').next().unwrap_or(write_path);
+        let multipart = Multipart::new(filename);
+        let content_type = multipart.content_type();
+        let body_len = multipart.body_len(len);
+        let mut all = vec![("write_path", write_path), ("Content-Type", &content_type)];
+        all.extend_from_slice(headers);
+        let reply = self.post_stream("/opsml/files/upload", &all, multipart.body(file), body_len);
+        (reply.status, reply.json())
+    }
+
+    /// `GET /opsml/files/download?path=<path>` → (status, headers, whole body).
+    pub fn download(&self, path: &str) -> (u16, Headers, Vec<u8>) {
+        let reply = self.get(&with_query("/opsml/files/download", &[("path", path)]));
+        (reply.status, reply.headers, reply.body)
+    }
+
+    /// Like [`Host::download`], but hashes the body as it arrives instead of keeping it.
+    pub fn download_hashed(&self, path: &str) -> HashedDownload {
+        let target = with_query("/opsml/files/download", &[("path", path)]);
+        let mut response = self.send("GET", &target, &[], None);
+        let mut prefix = Vec::new();
+        let mut reader = Tee {
+            inner: &mut response,
+            prefix: &mut prefix,
+            limit: 64 << 10,
+        };
+        let (len, blake3) = blake3_of(&mut reader);
+        HashedDownload {
+            status: response.status,
+            headers: response.headers,
+            len,
+            blake3,
+            prefix,
+        }
+    }
+
+    /// `GET /opsml/files/exists?path=<path>` → (status, JSON).
+    pub fn files_exists(&self, path: &str) -> (u16, Value) {
+        self.get_json(&with_query("/opsml/files/exists", &[("path", path)]))
+    }
+
+    /// `GET /opsml/files/list?path=<path>` → (status, JSON).
+    pub fn files_list(&self, path: &str) -> (u16, Value) {
+        self.get_json(&with_query("/opsml/files/list", &[("path", path)]))
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() && !self.log_shown {
+            // `eprintln!` goes to the failing test's captured output.
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let from = lines.len().saturating_sub(200);
+            eprintln!(
+                "--- opsml-host output (port {}, last {} lines) ---\n{}\n--- end ---",
+                self.port,
+                lines.len() - from,
+                lines[from..].join("\n")
+            );
+        }
+    }
+}
+
+/// Reads through, hashing elsewhere, keeping only the first `limit` bytes.
+struct Tee<'a, R> {
+    inner: R,
+    prefix: &'a mut Vec<u8>,
+    limit: usize,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let keep = n.min(self.limit.saturating_sub(self.prefix.len()));
+        self.prefix.extend_from_slice(&buf[..keep]);
+        Ok(n)
+    }
+}
+
+// ----- opsml client request bodies -----
+
+/// `POST /opsml/cards/version` body as the client sends it for a new card (`version: null`).
+pub fn version_request(
+    registry_type: &str,
+    name: &str,
+    repository: &str,
+    version_type: &str,
+) -> Value {
+    json!({
+        "name": name,
+        "repository": repository,
+        "version": null,
+        "version_type": version_type,
+        "registry_type": registry_type,
+        "pre_tag": "rc",
+        "build_tag": "build",
+    })
+}
+
+/// A data card record as the client's `DataRegistryRecord.model_dump()` sends it.
+pub fn data_card(name: &str, repository: &str, version: &str, uid: &str) -> Value {
+    json!({
+        "name": name,
+        "repository": repository,
+        "contact": "me@x.com",
+        "uid": uid,
+        "version": version,
+        "tags": {},
+        "data_type": "pandas.core.frame.DataFrame",
+        "timestamp": 1_795_803_989_095_560_u64,
+        "runcard_uid": null,
+        "pipelinecard_uid": null,
+        "auditcard_uid": null,
+    })
+}
+
+/// `POST /opsml/cards/create` body.
+pub fn create_request(registry_type: &str, card: Value) -> Value {
+    json!({"card": card, "registry_type": registry_type})
+}
+
+/// `POST /opsml/cards/list` body with the client's 11 keys.
+pub fn list_request(
+    registry_type: &str,
+    name: Option<&str>,
+    repository: Option<&str>,
+    limit: Option<u64>,
+) -> Value {
+    json!({
+        "name": name,
+        "repository": repository,
+        "version": null,
+        "uid": null,
+        "max_date": null,
+        "limit": limit,
+        "tags": null,
+        "registry_type": registry_type,
+        "ignore_release_candidates": false,
+        "query_terms": null,
+        "sort_by_timestamp": false,
+    })
+}
+
+/// The `detail` string of an error body; panics with the body when there is none.
+pub fn detail(body: &Value) -> &str {
+    body.get("detail")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("expected {{\"detail\": \"...\"}}, got {body}"))
+}
+
+/// Compiled components shared between the state directories of one build: the host caches
+/// machine code under `<state-dir>/compiled`, and every test starts with a fresh state
+/// directory, so without this each test would compile the four components again. Everything
+/// here is best effort: a miss only costs compile time.
+mod compiled_cache {
+    use super::*;
+
+    /// Files that decide the compiled code: the host binary (its engine) and the components.
+    fn key() -> Option<String> {
+        let mut hasher = blake3::Hasher::new();
+        let host = fs::metadata(host_binary()).ok()?;
+        hasher.update(&host.len().to_le_bytes());
+        let modified = host
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
+        hasher.update(&modified.as_nanos().to_le_bytes());
+        for c in COMPONENTS {
+            let (_, digest) = blake3_of(File::open(component_wasm(c)).ok()?);
+            hasher.update(digest.as_bytes());
+        }
+        Some(hasher.finalize().to_hex()[..16].to_string())
+    }
+
+    fn root() -> PathBuf {
+        target_dir().join("e2e-compiled")
+    }
+
+    fn copy_dir(from: &Path, to: &Path) -> io::Result<usize> {
+        fs::create_dir_all(to)?;
+        let mut n = 0;
+        for entry in fs::read_dir(from)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                fs::copy(entry.path(), to.join(entry.file_name()))?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Copies the machine code of this build (if some earlier host compiled it) into a new
+    /// state directory.
+    pub fn seed(state_dir: &Path) {
+        if let Some(key) = key() {
+            let cached = root().join(key);
+            if cached.is_dir() {
+                let _ = copy_dir(&cached, &state_dir.join("compiled"));
+            }
+        }
+    }
+
+    /// After a successful start: keeps what the host compiled for later hosts, and drops the
+    /// code of older builds.
+    pub fn save(state_dir: &Path) {
+        let Some(key) = key() else { return };
+        let compiled = state_dir.join("compiled");
+        let target = root().join(&key);
+        if !target.is_dir() && compiled.is_dir() {
+            let tmp = root().join(format!(".tmp-{key}-{}", std::process::id()));
+            if copy_dir(&compiled, &tmp).is_ok() && fs::rename(&tmp, &target).is_ok() {
+                // Another build's entries are stale now.
+                if let Ok(entries) = fs::read_dir(root()) {
+                    for entry in entries.flatten() {
+                        let name = entry.file_name();
+                        if name != key.as_str() && !name.to_string_lossy().starts_with(".tmp-") {
+                            let _ = fs::remove_dir_all(entry.path());
+                        }
+                    }
+                }
+            }
+            let _ = fs::remove_dir_all(&tmp);
+        }
+    }
+}
