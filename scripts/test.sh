@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2 >/dev/null
-cargo build --target wasm32-wasip2 --release -p create-card -p get-card -p upload -p download
+# Every folder under components/ is a component package.
+components=()
+for dir in components/*/; do components+=(-p "$(basename "$dir")"); done
+cargo build --target wasm32-wasip2 --release "${components[@]}"
 cargo build -p opsml-host
-cargo test --workspace --exclude create-card --exclude get-card --exclude upload --exclude download
+cargo test

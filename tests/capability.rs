@@ -1,7 +1,7 @@
 //! The capability contract: every component imports only what its world in `wit/registry.wit`
 //! declares, its world matches its capabilities in `spin.toml`, and it exports the HTTP handler.
 
-use e2e::harness::{build_all, component_wasm, workspace_root, COMPONENTS};
+use e2e::harness::{build_all, component_wasm, components, workspace_root};
 use std::collections::BTreeMap;
 use wit_parser::{decoding::DecodedWasm, AstItem, UnresolvedPackageGroup, WorldItem, WorldKey};
 
@@ -200,7 +200,8 @@ fn every_component_imports_only_what_its_world_declares() {
     build_all();
     let worlds = declared_worlds();
     let mut failures = Vec::new();
-    for component in COMPONENTS {
+    for component in components() {
+        let component = component.as_str();
         let Some(world) = worlds.get(component) else {
             failures.push(format!(
                 "wit/registry.wit has no world `{component}` (worlds: {:?})",
@@ -223,7 +224,7 @@ fn worlds_match_the_capabilities_in_spin_toml() {
         .expect("spin.toml")
         .parse()
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let components = manifest["component"].as_table().expect("[component.*]");
+    let declared = manifest["component"].as_table().expect("[component.*]");
     let worlds = declared_worlds();
     let non_empty = |decl: &toml::Table, key: &str| match decl.get(key) {
         Some(toml::Value::Array(a)) => !a.is_empty(),
@@ -232,8 +233,9 @@ fn worlds_match_the_capabilities_in_spin_toml() {
         None => false,
     };
     let mut failures = Vec::new();
-    for component in COMPONENTS {
-        let decl = components
+    for component in components() {
+        let component = component.as_str();
+        let decl = declared
             .get(component)
             .and_then(toml::Value::as_table)
             .unwrap_or_else(|| panic!("spin.toml has no [component.{component}]"));

@@ -24,8 +24,17 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-/// The components of `spin.toml`, by package name.
-pub const COMPONENTS: [&str; 4] = ["create-card", "get-card", "upload", "download"];
+/// The component packages (`components/<name>/`), sorted.
+pub fn components() -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(workspace_root().join("components"))
+        .expect("components/ is readable")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
 
 /// Environment variables that feed the application's variables through the dev runtime-config
 /// (`APP_*`, `OPSML_*`) or Spin's own provider (`SPIN_VARIABLE_*`). The host never inherits
@@ -103,9 +112,10 @@ pub fn build_all() {
             return;
         }
         cargo(&["build", "-p", "opsml-host"]);
+        let components = components();
         let mut args = vec!["build", "--target", "wasm32-wasip2", "--release"];
-        for c in COMPONENTS {
-            args.extend(["-p", c]);
+        for c in &components {
+            args.extend(["-p", c.as_str()]);
         }
         cargo(&args);
     });
@@ -651,8 +661,8 @@ mod compiled_cache {
             .duration_since(std::time::UNIX_EPOCH)
             .ok()?;
         hasher.update(&modified.as_nanos().to_le_bytes());
-        for c in COMPONENTS {
-            let (_, digest) = blake3_of(File::open(component_wasm(c)).ok()?);
+        for c in components() {
+            let (_, digest) = blake3_of(File::open(component_wasm(&c)).ok()?);
             hasher.update(digest.as_bytes());
         }
         Some(hasher.finalize().to_hex()[..16].to_string())

@@ -117,8 +117,13 @@ fn defaults(policy: &WritePolicy) -> CardDefaults {
 
 fn create(body: CardBody, policy: &WritePolicy) -> Result<Value, ApiError> {
     let registry = registry(&body.table_name, &body.registry_type)?;
-    let card = Card::from_fields(registry, body.card, &defaults(policy))?;
-    cards::insert(&SpinSqlite::open_default()?, &card)?;
+    let mut card = Card::from_fields(registry, body.card, &defaults(policy))?;
+    let db = SpinSqlite::open_default()?;
+    if registry == RegistryType::Project && card.record["project_id"].is_null() {
+        let id = cards::project_id(&db, &card.name, &card.repository)?;
+        card.record.insert("project_id".into(), json!(id));
+    }
+    cards::insert(&db, &card)?;
     Ok(json!({ "registered": true }))
 }
 

@@ -1,6 +1,6 @@
 //! `download`: `files/download` streams a committed file chunk by chunk (never the whole file
-//! in memory), with its size and its content digest as `ETag`; `files/list` and
-//! `files/exists` answer from the file manifests, so a file is seen only once fully stored.
+//! in memory), with its size and its content digest as `ETag`; `files/list`, `files/list/info`
+//! and `files/exists` answer from the file manifests, so a file is seen only once fully stored.
 
 use registry_core::{validate_prefix, validate_write_path};
 use registry_spin::http::{send_error, send_result, start_stream, RequestHead};
@@ -21,6 +21,7 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     match head.path.as_str() {
         "/opsml/files/download" => download(&head, out).await,
         "/opsml/files/list" => send_result(out, list(&head)).await,
+        "/opsml/files/list/info" => send_result(out, list_info(&head)).await,
         "/opsml/files/exists" => send_result(out, exists(&head)).await,
         _ => send_error(out, &ApiError::not_found("Not Found")).await,
     }
@@ -37,6 +38,25 @@ fn list(head: &RequestHead) -> Result<Value, ApiError> {
     let files: Vec<String> = files::list(&db, prefix.as_str())?
         .into_iter()
         .map(|f| registry_core::write_path::client_path(&f.path))
+        .collect();
+    Ok(json!({ "files": files }))
+}
+
+/// Like `files/list`, with each file's size, digest and upload time (seconds since the epoch).
+fn list_info(head: &RequestHead) -> Result<Value, ApiError> {
+    let prefix = validate_prefix(&path_param(head)?)?;
+    let db = SpinSqlite::open_default()?;
+    let files: Vec<Value> = files::list(&db, prefix.as_str())?
+        .into_iter()
+        .map(|f| {
+            json!({
+                "path": registry_core::write_path::client_path(&f.path),
+                "size": f.size,
+                "digest": f.digest,
+                "digest_algorithm": f.digest_algorithm.name(),
+                "created": f.created,
+            })
+        })
         .collect();
     Ok(json!({ "files": files }))
 }

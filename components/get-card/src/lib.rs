@@ -1,4 +1,5 @@
-//! `get-card`: health, registry tables and every card read (uid, list, repositories, names).
+//! `get-card`: health, registry tables and every card read (uid, list, repositories, names,
+//! project ids).
 
 use registry_core::card::{self, card_fields};
 use registry_core::filter::default_list_limit;
@@ -51,6 +52,13 @@ async fn route(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiErr
                 .map(|r| card::normalize(registry, &r));
             let db = SpinSqlite::open_default()?;
             Ok(json!({ "names": cards::names(&db, registry, repository.as_deref())? }))
+        }
+        "/opsml/projects/id" => {
+            head.expect_method(&[Method::Get])?;
+            let name = required_query(head, "project_name")?;
+            let repository = required_query(head, "repository")?;
+            let db = SpinSqlite::open_default()?;
+            Ok(json!({ "project_id": cards::project_id(&db, &name, &repository)? }))
         }
         _ => Err(ApiError::not_found("Not Found")),
     }

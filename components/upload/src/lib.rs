@@ -1,10 +1,12 @@
-//! `upload`: `POST /opsml/files/upload`. The multipart body is parsed as it streams in; the
-//! `file` part's bytes go to key-value chunks (digested on the way), and the file becomes
-//! visible only when its manifest row is committed after the last chunk. Anything that goes
-//! wrong before that deletes the chunks written so far and leaves nothing visible.
+//! `upload`: the file writes. `POST /opsml/files/upload` parses the multipart body as it
+//! streams in; the `file` part's bytes go to key-value chunks (digested on the way), and the
+//! file becomes visible only when its manifest row is committed after the last chunk. Anything
+//! that goes wrong before that deletes the chunks written so far and leaves nothing visible.
+//! `GET /opsml/files/delete` removes a file or a folder's files. Both need the prod token in
+//! production.
 
 use registry_core::multipart::{boundary_from_content_type, Event, MultipartParser};
-use registry_core::validate_write_path;
+use registry_core::{validate_prefix, validate_write_path};
 use registry_spin::http::{send_result, RequestHead};
 use registry_spin::settings::{digest_algorithm, WritePolicy};
 use registry_spin::storage::{new_id, now_unix, SpinKeyValue, SpinSqlite};
@@ -21,7 +23,37 @@ const READ_SIZE: u64 = 1 << 20;
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let head = RequestHead::of(&req);
-    send_result(out, upload(&head, req)).await;
+    let result = match head.path.as_str() {
+        "/opsml/files/upload" => upload(&head, req),
+        "/opsml/files/delete" => delete(&head),
+        _ => Err(ApiError::not_found("Not Found")),
+    };
+    send_result(out, result).await;
+}
+
+/// Deletes the file at `path`, or every file under the folder `path`; `deleted` is true once
+/// nothing is left there (also when nothing was).
+fn delete(head: &RequestHead) -> Result<Value, ApiError> {
+    head.expect_method(&[Method::Get])?;
+    WritePolicy::load().authorize(head)?;
+    let path = head
+        .query_param("path")
+        .ok_or_else(|| ApiError::unprocessable("query parameter \"path\" is required"))?;
+    let prefix = validate_prefix(&path)?;
+    if prefix.is_registry_root() {
+        return Err(ApiError::unprocessable(format!(
+            "refusing to delete a whole registry ({path}): name a card's folder or a file"
+        )));
+    }
+    let db = SpinSqlite::open_default()?;
+    let kv = SpinKeyValue::open_default()?;
+    for file in files::list(&db, prefix.as_str())? {
+        if let Some(gone) = files::delete(&db, &file.path)? {
+            // The row is gone, so the bytes are unreachable; a failure only leaves garbage.
+            let _ = delete_blob(&kv, &gone.blob_id, gone.size, gone.chunk_size);
+        }
+    }
+    Ok(json!({ "deleted": true }))
 }
 
 fn upload(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiError> {

@@ -172,6 +172,27 @@ pub fn names(
     rows.iter().map(|r| r.text(0)).collect()
 }
 
+/// The project id of (name, repository): its existing one, else one more than the highest.
+pub fn project_id(db: &dyn Sql, name: &str, repository: &str) -> Result<i64> {
+    let mut highest = 0;
+    for row in db.execute(
+        "SELECT card FROM opsml_cards WHERE registry = ?",
+        &[RegistryType::Project.as_str().into()],
+    )? {
+        let card = record(&row)?;
+        let Some(id) = card.get("project_id").and_then(Value::as_i64) else {
+            continue;
+        };
+        if card.get("name").and_then(Value::as_str) == Some(name)
+            && card.get("repository").and_then(Value::as_str) == Some(repository)
+        {
+            return Ok(id);
+        }
+        highest = highest.max(id);
+    }
+    Ok(highest + 1)
+}
+
 /// A `cards/list` query, already validated.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -508,6 +529,32 @@ mod tests {
                 .len(),
             13
         );
+    }
+
+    #[test]
+    fn project_ids_are_reused_or_next() {
+        let db = db();
+        assert_eq!(project_id(&db, "p", "r").unwrap(), 1);
+        for (uid, name, id) in [("a", "p", 1), ("b", "q", 4)] {
+            let card = Card::from_fields(
+                RegistryType::Project,
+                json!({"name": name, "repository": "r", "version": "1.0.0", "uid": uid, "project_id": id})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+                &CardDefaults {
+                    uid: "x".into(),
+                    date: "2026-01-01".into(),
+                    app_env: "development".into(),
+                    timestamp: 1,
+                },
+            )
+            .unwrap();
+            insert(&db, &card).unwrap();
+        }
+        assert_eq!(project_id(&db, "p", "r").unwrap(), 1);
+        assert_eq!(project_id(&db, "q", "r").unwrap(), 4);
+        assert_eq!(project_id(&db, "new", "r").unwrap(), 5);
     }
 
     #[test]

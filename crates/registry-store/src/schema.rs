@@ -34,6 +34,15 @@ const MIGRATIONS: &[&[&str]] = &[&[
         blob_id TEXT PRIMARY KEY,
         started BIGINT NOT NULL
     )",
+], &[
+    "CREATE TABLE IF NOT EXISTS opsml_run_metrics (
+        run_uid TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value DOUBLE PRECISION,
+        step BIGINT,
+        timestamp BIGINT
+    )",
+    "CREATE INDEX IF NOT EXISTS opsml_run_metrics_by_run ON opsml_run_metrics (run_uid, name)",
 ]];
 
 /// Brings the schema up to date; cheap when it already is (one query).

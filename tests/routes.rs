@@ -1,0 +1,183 @@
+//! The routes beyond the register/load flow: project ids, run metrics, file deletion and
+//! file listings with sizes and digests.
+
+use e2e::harness::{create_request, data_card, detail, with_query, Host};
+use serde_json::{json, Value};
+
+const ROOT: &str = "opsml-root:/OPSML_RUN_REGISTRY/team/run-a/v1.0.0";
+
+#[test]
+fn project_ids_are_stable_per_project_and_assigned_in_order() {
+    let host = Host::dev();
+    let id = |name: &str| {
+        let (status, body) = host.get_json(&with_query(
+            "/opsml/projects/id",
+            &[("project_name", name), ("repository", "team")],
+        ));
+        assert_eq!(status, 200, "{body}");
+        body["project_id"].as_i64().expect("an integer project_id")
+    };
+    assert_eq!(id("alpha"), 1);
+    let card = json!({"name": "alpha", "repository": "team", "version": "1.0.0", "uid": "p1"});
+    let (status, body) =
+        host.post_json("/opsml/cards/create", &create_request("project", card), &[]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(id("alpha"), 1, "an existing project keeps its id");
+    assert_eq!(id("beta"), 2, "a new project gets the next id");
+    let (status, body) = host.post_json(
+        "/opsml/cards/list",
+        &json!({"registry_type": "project", "name": "alpha", "repository": "team"}),
+        &[],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["cards"][0]["project_id"], 1, "{body}");
+    let (status, body) = host.get_json("/opsml/projects/id?repository=team");
+    assert_eq!(status, 422, "{body}");
+    assert!(detail(&body).contains("project_name"), "{body}");
+}
+
+#[test]
+fn metrics_are_recorded_and_read_per_run() {
+    let host = Host::dev();
+    let put = |body: Value| {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let reply = host.request(
+            "PUT",
+            "/opsml/metrics",
+            &[("Content-Type", "application/json")],
+            Some(&bytes),
+        );
+        (reply.status, reply.json())
+    };
+    let (status, body) = put(json!({"metric": [
+        {"run_uid": "r1", "name": "mae", "value": 0.5, "step": 1, "timestamp": 10},
+        {"run_uid": "r1", "name": "mae", "value": 0.25, "step": 2, "timestamp": 11},
+        {"run_uid": "r1", "name": "r2", "value": 0.9, "step": null, "timestamp": null},
+        {"run_uid": "r2", "name": "mae", "value": 7.0}
+    ]}));
+    assert_eq!((status, body), (200, json!({"complete": true})));
+
+    let (status, body) = host.post_json("/opsml/metrics", &json!({"run_uid": "r1"}), &[]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"metric": [
+            {"run_uid": "r1", "name": "mae", "value": 0.5, "step": 1, "timestamp": 10},
+            {"run_uid": "r1", "name": "mae", "value": 0.25, "step": 2, "timestamp": 11},
+            {"run_uid": "r1", "name": "r2", "value": 0.9, "step": null, "timestamp": null}
+        ]})
+    );
+    let (_, body) = host.post_json(
+        "/opsml/metrics",
+        &json!({"run_uid": "r1", "name": ["r2"]}),
+        &[],
+    );
+    assert_eq!(body["metric"].as_array().map(Vec::len), Some(1), "{body}");
+    let (_, body) = host.post_json(
+        "/opsml/metrics",
+        &json!({"run_uid": "r1", "names_only": true}),
+        &[],
+    );
+    assert_eq!(body, json!({"metric": ["mae", "r2"]}));
+    let (_, body) = host.post_json("/opsml/metrics", &json!({"run_uid": "none"}), &[]);
+    assert_eq!(
+        body,
+        json!({"metric": null}),
+        "no metrics: null, as the reference answers"
+    );
+
+    let (status, body) = put(json!({"metric": [{"name": "no run"}]}));
+    assert_eq!(status, 422, "{body}");
+    assert!(detail(&body).contains("run_uid"), "{body}");
+}
+
+#[test]
+fn metrics_writes_need_the_prod_token_in_production() {
+    let host = Host::start(&[("APP_ENV", "production"), ("OPSML_PROD_TOKEN", "tok")]);
+    let body =
+        serde_json::to_vec(&json!({"metric": [{"run_uid": "r", "name": "m", "value": 1.0}]}))
+            .unwrap();
+    let reply = host.request("PUT", "/opsml/metrics", &[], Some(&body));
+    assert_eq!(reply.status, 401, "{}", reply.text());
+    let reply = host.request(
+        "PUT",
+        "/opsml/metrics",
+        &[("X-Prod-Token", "tok")],
+        Some(&body),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    // Reads stay open.
+    let (status, body) = host.post_json("/opsml/metrics", &json!({"run_uid": "r"}), &[]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["metric"][0]["value"], 1.0);
+}
+
+#[test]
+fn files_delete_removes_a_file_or_a_folder_and_list_info_describes_them() {
+    let host = Host::dev();
+    let payloads: [(&str, &[u8]); 3] = [("a.txt", b"alpha"), ("sub/b.bin", b"bravo!"), ("c", b"")];
+    for (name, bytes) in payloads {
+        let (status, body) = host.upload(&format!("{ROOT}/{name}"), bytes, bytes.len() as u64, &[]);
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = host.get_json(&with_query("/opsml/files/list/info", &[("path", ROOT)]));
+    assert_eq!(status, 200, "{body}");
+    let files = body["files"].as_array().expect("files");
+    assert_eq!(files.len(), 3, "{body}");
+    let a = &files[0];
+    assert_eq!(a["path"], format!("{ROOT}/a.txt"));
+    assert_eq!(a["size"], 5);
+    assert_eq!(a["digest"], blake3::hash(b"alpha").to_hex().as_str());
+    assert_eq!(a["digest_algorithm"], "blake3");
+    assert!(
+        a["created"].as_i64().is_some_and(|t| t > 1_700_000_000),
+        "{a}"
+    );
+
+    let delete = |path: &str| host.get_json(&with_query("/opsml/files/delete", &[("path", path)]));
+    assert_eq!(
+        delete(&format!("{ROOT}/a.txt")),
+        (200, json!({"deleted": true}))
+    );
+    let (_, body) = host.files_list(ROOT);
+    assert_eq!(body["files"].as_array().map(Vec::len), Some(2), "{body}");
+    assert_eq!(delete(ROOT), (200, json!({"deleted": true})));
+    let (_, body) = host.files_list(ROOT);
+    assert_eq!(body, json!({"files": []}));
+    assert_eq!(
+        delete(ROOT),
+        (200, json!({"deleted": true})),
+        "deleting nothing is fine"
+    );
+    let (status, body) = delete("opsml-root:/OPSML_RUN_REGISTRY");
+    assert_eq!(status, 422, "a whole registry is never deleted: {body}");
+    let (status, body) = delete("opsml-root:/OPSML_RUN_REGISTRY/../x");
+    assert_eq!(status, 422, "{body}");
+}
+
+#[test]
+fn deleting_a_card_and_its_folder_as_the_client_does() {
+    let host = Host::dev();
+    let card = data_card("gone", "team", "1.0.0", "d1");
+    let (status, body) = host.post_json("/opsml/cards/create", &create_request("data", card), &[]);
+    assert_eq!(status, 200, "{body}");
+    let dir = "opsml-root:/OPSML_DATA_REGISTRY/team/gone/v1.0.0";
+    let (status, _) = host.upload(&format!("{dir}/data.parquet"), &b"rows"[..], 4, &[]);
+    assert_eq!(status, 200);
+    let (status, body) = host.post_json(
+        "/opsml/cards/delete",
+        &json!({"card": {"name": "gone", "version": "1.0.0", "uid": "d1"}, "registry_type": "data"}),
+        &[],
+    );
+    assert_eq!((status, body), (200, json!({"deleted": true})));
+    let (status, body) = host.get_json(&with_query("/opsml/files/delete", &[("path", dir)]));
+    assert_eq!((status, body), (200, json!({"deleted": true})));
+    let (_, body) = host.post_json(
+        "/opsml/cards/uid",
+        &json!({"uid": "d1", "registry_type": "data"}),
+        &[],
+    );
+    assert_eq!(body, json!({"uid_exists": false}));
+    let (_, body) = host.files_exists(dir);
+    assert_eq!(body, json!({"exists": false}));
+}
