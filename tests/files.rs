@@ -255,3 +255,61 @@ fn files_survive_a_restart() {
     assert_eq!(got.status, 200, "{}", String::from_utf8_lossy(&got.prefix));
     assert_eq!(got.blake3, blake3_of(pseudo_random(9, 3 << 20)).1);
 }
+
+#[test]
+fn ranges_and_conditional_downloads() {
+    let host = Host::dev();
+    // 2.5 MiB spans three 1 MiB chunks, so ranges cross chunk boundaries.
+    let len = (5 << 20) / 2;
+    let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+    let path = format!("{MODEL_ROOT}/ranges/m/v1.0.0/weights.bin");
+    upload_ok(&host, &path, &bytes);
+    let target = e2e::harness::with_query("/opsml/files/download", &[("path", &path)]);
+    let get = |headers: &[(&str, &str)]| host.request("GET", &target, headers, None);
+
+    let full = get(&[]);
+    assert_eq!(full.status, 200);
+    assert_eq!(full.headers.get("accept-ranges"), Some("bytes"));
+    let etag = full.headers.get("etag").expect("etag").to_string();
+
+    let mib = 1 << 20;
+    let cases: [(String, usize, usize); 5] = [
+        ("bytes=0-9".into(), 0, 9),
+        (format!("bytes={}-{}", mib - 3, mib + 2), mib - 3, mib + 2),
+        (format!("bytes={}-", 2 * mib + 7), 2 * mib + 7, len - 1),
+        ("bytes=-5".into(), len - 5, len - 1),
+        (format!("bytes=5-{}", len * 2), 5, len - 1),
+    ];
+    for (range, start, end) in cases {
+        let reply = get(&[("Range", &range)]);
+        assert_eq!(reply.status, 206, "{range}");
+        assert_eq!(
+            reply.headers.get("content-range"),
+            Some(format!("bytes {start}-{end}/{len}").as_str()),
+            "{range}"
+        );
+        assert_eq!(
+            reply.headers.get("content-length"),
+            Some((end - start + 1).to_string().as_str())
+        );
+        assert!(reply.body == bytes[start..=end], "{range}: wrong bytes");
+    }
+    let reply = get(&[("Range", &format!("bytes={len}-"))]);
+    assert_eq!(reply.status, 416);
+    assert_eq!(
+        reply.headers.get("content-range"),
+        Some(format!("bytes */{len}").as_str())
+    );
+    assert!(detail(&reply.json()).contains("range not satisfiable"));
+    // Malformed or multi-range requests get the whole file.
+    for range in ["bytes=5-2", "bytes=0-1,3-4", "lines=1-2"] {
+        let reply = get(&[("Range", range)]);
+        assert_eq!((reply.status, reply.body.len()), (200, len), "{range}");
+    }
+    let reply = get(&[("If-None-Match", &etag)]);
+    assert_eq!(reply.status, 304);
+    assert!(reply.body.is_empty());
+    assert_eq!(reply.headers.get("etag"), Some(etag.as_str()));
+    let reply = get(&[("If-None-Match", "\"something-else\"")]);
+    assert_eq!((reply.status, reply.body.len()), (200, len));
+}

@@ -1,12 +1,14 @@
 //! `download`: `files/download` streams a committed file chunk by chunk (never the whole file
-//! in memory), with its size and its content digest as `ETag`; `files/list`, `files/list/info`
+//! in memory), with its size and its content digest as `ETag`, a single `Range` (206/416) and
+//! `If-None-Match` (304); `files/list`, `files/list/info`
 //! and `files/exists` answer from the file manifests, so a file is seen only once fully stored.
 
+use registry_core::range::{if_none_match, RangeRequest};
 use registry_core::{validate_prefix, validate_write_path};
-use registry_spin::http::{send_error, send_result, start_stream, RequestHead};
+use registry_spin::http::{send_bytes, send_error, send_result, start_stream, RequestHead};
 use registry_spin::storage::{SpinKeyValue, SpinSqlite};
 use registry_spin::ApiError;
-use registry_store::blobs::{chunk_count, read_chunk};
+use registry_store::blobs::read_chunk;
 use registry_store::files::{self, FileRecord};
 use serde_json::{json, Value};
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
@@ -85,39 +87,75 @@ async fn download(head: &RequestHead, out: ResponseOutparam) {
         Ok(kv) => kv,
         Err(e) => return send_error(out, &e).await,
     };
-    // Read the first chunk before committing to a 200, so a broken store still gets a clean error.
-    let chunks = chunk_count(file.size, file.chunk_size);
-    let first = if chunks > 0 {
-        match read_chunk(&kv, &file.blob_id, 0) {
-            Ok(chunk) => Some(chunk),
-            Err(e) => return send_error(out, &e.into()).await,
+    let etag = format!("\"{}\"", file.digest);
+    let mut headers = vec![
+        ("etag", etag.clone()),
+        (
+            "x-opsml-digest",
+            format!("{}:{}", file.digest_algorithm.name(), file.digest),
+        ),
+        ("accept-ranges", "bytes".to_string()),
+    ];
+    if if_none_match(head.header("if-none-match").as_deref(), &etag) {
+        return send_bytes(out, 304, &headers, Vec::new()).await;
+    }
+    // `start..end` (end exclusive) is what goes out.
+    let (status, start, end) = match RangeRequest::parse(head.header("range").as_deref(), file.size)
+    {
+        RangeRequest::Full => (200, 0, file.size),
+        RangeRequest::Partial { start, end } => {
+            headers.push((
+                "content-range",
+                format!("bytes {start}-{end}/{}", file.size),
+            ));
+            (206, start, end + 1)
         }
-    } else {
-        None
+        RangeRequest::Unsatisfiable => {
+            headers.push(("content-range", format!("bytes */{}", file.size)));
+            headers.push(("content-type", "application/json".to_string()));
+            let detail = json!({ "detail": format!("range not satisfiable: the file has {} bytes", file.size) });
+            return send_bytes(out, 416, &headers, detail.to_string().into_bytes()).await;
+        }
     };
-    let mut body = start_stream(
-        out,
-        200,
-        &[
-            ("content-type", "application/octet-stream".to_string()),
-            ("content-length", file.size.to_string()),
-            ("etag", format!("\"{}\"", file.digest)),
-            (
-                "x-opsml-digest",
-                format!("{}:{}", file.digest_algorithm.name(), file.digest),
-            ),
-        ],
-    );
+    let chunk_size = file.chunk_size;
+    let chunks = if end > start {
+        start / chunk_size..(end - 1) / chunk_size + 1
+    } else {
+        0..0
+    };
+    // The piece of chunk `index` that lies inside `start..end`.
+    let piece = |index: u64, mut chunk: Vec<u8>| {
+        let chunk_start = index * chunk_size;
+        let from = (start.max(chunk_start) - chunk_start) as usize;
+        let to = ((end - chunk_start) as usize).min(chunk.len());
+        chunk.truncate(to);
+        chunk.drain(..from);
+        chunk
+    };
+    // Read the first chunk before committing to a status, so a broken store still gets a
+    // clean error.
+    let mut chunks = chunks.peekable();
+    let first = match chunks.peek().copied() {
+        Some(index) => match read_chunk(&kv, &file.blob_id, index) {
+            Ok(chunk) => Some(piece(index, chunk)),
+            Err(e) => return send_error(out, &e.into()).await,
+        },
+        None => None,
+    };
+    headers.push(("content-type", "application/octet-stream".to_string()));
+    headers.push(("content-length", (end - start).to_string()));
+    let mut body = start_stream(out, status, &headers);
     if let Some(first) = first {
+        chunks.next();
         if !body.write(first).await {
             return;
         }
     }
-    for index in 1..chunks {
+    for index in chunks {
         match read_chunk(&kv, &file.blob_id, index) {
             // A client that went away stops the loop: nothing more is read.
             Ok(chunk) => {
-                if !body.write(chunk).await {
+                if !body.write(piece(index, chunk)).await {
                     return;
                 }
             }

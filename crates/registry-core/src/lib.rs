@@ -10,6 +10,7 @@ pub mod filter;
 pub mod multipart;
 pub mod naming;
 pub mod prod_token;
+pub mod range;
 pub mod registry;
 pub mod semver;
 pub mod write_path;

@@ -174,22 +174,29 @@ pub fn response(status: u16, headers: &[(&str, String)]) -> OutgoingResponse {
     response
 }
 
-/// Sends a complete body with its `Content-Length`.
-pub async fn send_bytes(out: ResponseOutparam, status: u16, content_type: &str, body: Vec<u8>) {
-    let response = response(
-        status,
-        &[
-            ("content-type", content_type.to_string()),
-            ("content-length", body.len().to_string()),
-        ],
-    );
+/// Sends a complete body with `headers` and its `Content-Length`.
+pub async fn send_bytes(
+    out: ResponseOutparam,
+    status: u16,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) {
+    let mut all = headers.to_vec();
+    all.push(("content-length", body.len().to_string()));
+    let response = response(status, &all);
     // The client may have gone; there is nobody left to tell.
     let _ = out.set_with_body(response, body).await;
 }
 
 pub async fn send_json(out: ResponseOutparam, status: u16, value: &serde_json::Value) {
     let body = serde_json::to_vec(value).expect("JSON values serialize");
-    send_bytes(out, status, "application/json", body).await;
+    send_bytes(
+        out,
+        status,
+        &[("content-type", "application/json".to_string())],
+        body,
+    )
+    .await;
 }
 
 pub async fn send_error(out: ResponseOutparam, error: &ApiError) {
