@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: domain core, store, host and the end-to-end suites (which build the
-# components and start opsml-host on free loopback ports).
+# Runs every test: domain core, store, host, the end-to-end suites (which start opsml-host on
+# free loopback ports) and the opsml-client conformance suite (Python, installs its own venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2 >/dev/null
@@ -10,3 +10,5 @@ for dir in components/*/; do components+=(-p "$(basename "$dir")"); done
 cargo build --target wasm32-wasip2 --release "${components[@]}"
 cargo build -p opsml-host
 cargo test
+# The real opsml 2.2.4 client against our host, and side by side with the reference server.
+tests/python/run.sh

@@ -111,7 +111,7 @@ struct ListBody {
     uid: Option<String>,
     #[serde(default)]
     max_date: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integer_or_numeric_string")]
     limit: Option<i64>,
     #[serde(default)]
     tags: Option<Map<String, Value>>,
@@ -131,14 +131,25 @@ struct ListBody {
     sort_by_timestamp: Option<bool>,
 }
 
-fn is_iso_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+/// `limit` as a number or a numeric string (`"2"`), as the reference accepts it.
+fn integer_or_numeric_string<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Limit {
+        Number(i64),
+        Text(String),
+    }
+    match Option::<Limit>::deserialize(d)? {
+        None => Ok(None),
+        Some(Limit::Number(n)) => Ok(Some(n)),
+        Some(Limit::Text(t)) => t
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("{t:?} is not an integer"))),
+    }
 }
 
 fn list(body: ListBody) -> Result<Value, ApiError> {
@@ -152,13 +163,12 @@ fn list(body: ListBody) -> Result<Value, ApiError> {
         Some(0) | None => None,
         Some(l) => Some(l as u64),
     };
-    if let Some(date) = &body.max_date {
-        if !is_iso_date(date) {
-            return Err(ApiError::unprocessable(format!(
-                "max_date {date:?} must be a date as YYYY-MM-DD"
-            )));
-        }
-    }
+    let max_timestamp = match &body.max_date {
+        Some(date) => Some(card::end_of_day_micros(date).ok_or_else(|| {
+            ApiError::unprocessable(format!("max_date {date:?} must be a date as YYYY-MM-DD"))
+        })?),
+        None => None,
+    };
     let query_terms = body.query_terms.unwrap_or_default();
     let fields = card_fields(registry);
     if let Some(term) = query_terms.keys().find(|k| !fields.contains(&k.as_str())) {
@@ -173,7 +183,7 @@ fn list(body: ListBody) -> Result<Value, ApiError> {
         version: non_empty(body.version)
             .map(|v| VersionFilter::parse(&v))
             .transpose()?,
-        max_date: body.max_date,
+        max_timestamp,
         limit,
         tags: body.tags.unwrap_or_default(),
         query_terms,

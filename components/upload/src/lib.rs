@@ -8,10 +8,10 @@
 use registry_core::multipart::{boundary_from_content_type, Event, MultipartParser};
 use registry_core::{validate_prefix, validate_write_path};
 use registry_spin::http::{send_result, RequestHead};
-use registry_spin::settings::{digest_algorithm, WritePolicy};
+use registry_spin::settings::{digest_algorithm, UploadLimits, WritePolicy};
 use registry_spin::storage::{new_id, now_unix, SpinKeyValue, SpinSqlite};
 use registry_spin::ApiError;
-use registry_store::blobs::{delete_blob, BlobWriter, DEFAULT_CHUNK_SIZE};
+use registry_store::blobs::{delete_blob, delete_partial_blob, BlobWriter, DEFAULT_CHUNK_SIZE};
 use registry_store::files;
 use serde_json::{json, Value};
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
@@ -19,6 +19,8 @@ use spin_sdk::http_component;
 
 /// The most bytes asked of the body stream per read.
 const READ_SIZE: u64 = 1 << 20;
+/// How often a running upload marks itself alive (see `upload_stale_seconds`).
+const TOUCH_EVERY_BYTES: u64 = 8 << 20;
 
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
@@ -69,13 +71,20 @@ fn upload(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiError> {
     let content_type = head.header("content-type").unwrap_or_default();
     let boundary = boundary_from_content_type(&content_type)?;
     let algorithm = digest_algorithm()?;
+    let limits = UploadLimits::load()?;
 
     let db = SpinSqlite::open_default()?;
     let kv = SpinKeyValue::open_default()?;
+    collect_dead_uploads(&db, &kv, &limits);
     let blob_id = new_id();
     files::begin(&db, &blob_id, now_unix())?;
     let mut writer = BlobWriter::new(&kv, blob_id.clone(), algorithm, DEFAULT_CHUNK_SIZE);
-    match receive(req, &boundary, &mut writer) {
+    let progress = Progress {
+        db: &db,
+        blob_id: &blob_id,
+        max_bytes: limits.max_upload_bytes,
+    };
+    match receive(req, &boundary, &mut writer, &progress) {
         Ok(()) => {}
         Err(e) => {
             writer.abort();
@@ -94,12 +103,35 @@ fn upload(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiError> {
     Ok(json!({ "storage_uri": key.client_path() }))
 }
 
+/// Deletes the chunks of uploads that stopped storing bytes `stale_after_seconds` ago (the
+/// client went away, or the host died mid-upload). Best effort: what fails is retried by the
+/// next upload.
+fn collect_dead_uploads(db: &SpinSqlite, kv: &SpinKeyValue, limits: &UploadLimits) {
+    let before = now_unix().saturating_sub(limits.stale_after_seconds as i64);
+    let Ok(stale) = files::stale_pending(db, before) else {
+        return;
+    };
+    for blob_id in stale {
+        if delete_partial_blob(kv, &blob_id).is_ok() {
+            let _ = files::abandon(db, &blob_id);
+        }
+    }
+}
+
+/// What `receive` needs besides the body: where to report liveness, and the size limit.
+struct Progress<'a> {
+    db: &'a SpinSqlite,
+    blob_id: &'a str,
+    max_bytes: u64,
+}
+
 /// Streams the body through the parser into `writer`; only the first part named `file` that
 /// has a filename is stored (as the reference does).
 fn receive(
     req: IncomingRequest,
     boundary: &str,
     writer: &mut BlobWriter<'_, SpinKeyValue>,
+    progress: &Progress<'_>,
 ) -> Result<(), ApiError> {
     let body = req
         .consume()
@@ -115,6 +147,8 @@ fn receive(
         Done,
     }
     let mut file = FilePart::NotSeen;
+    let mut stored: u64 = 0;
+    let mut next_touch = TOUCH_EVERY_BYTES;
     loop {
         let bytes = match stream.blocking_read(READ_SIZE) {
             Ok(bytes) => bytes,
@@ -136,7 +170,23 @@ fn receive(
                         file = FilePart::Receiving;
                     }
                 }
-                Event::Data(data) if file == FilePart::Receiving => writer.write(data)?,
+                Event::Data(data) if file == FilePart::Receiving => {
+                    stored += data.len() as u64;
+                    if stored > progress.max_bytes {
+                        return Err(ApiError::new(
+                            413,
+                            format!(
+                                "the file is larger than this registry's {}-byte upload limit",
+                                progress.max_bytes
+                            ),
+                        ));
+                    }
+                    writer.write(data)?;
+                    if stored >= next_touch {
+                        files::touch(progress.db, progress.blob_id, now_unix())?;
+                        next_touch += TOUCH_EVERY_BYTES;
+                    }
+                }
                 Event::Data(_) => {}
                 Event::PartEnd if file == FilePart::Receiving => file = FilePart::Done,
                 Event::PartEnd => {}

@@ -264,6 +264,37 @@ pub fn utc_date(unix_seconds: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// The last microsecond of a `YYYY-MM-DD` day (UTC), for `max_date` filters; `None` if the
+/// text is not a real date.
+pub fn end_of_day_micros(date: &str) -> Option<i64> {
+    let b = date.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = date.get(r)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // Days from the civil date, after H. Hinnant's algorithm (inverse of `utc_date`).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    // Rejects days that do not exist (2023-02-30 would otherwise roll into March).
+    if utc_date(days * 86_400) != date {
+        return None;
+    }
+    Some((days + 1) * 86_400 * 1_000_000 - 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +391,29 @@ mod tests {
                 .unwrap_err();
             assert!(err.to_string().contains(expected), "{card}: {err}");
             assert_eq!(err.status(), Status::UnprocessableEntity);
+        }
+    }
+
+    #[test]
+    fn end_of_day() {
+        assert_eq!(end_of_day_micros("1970-01-01"), Some(86_400_000_000 - 1));
+        assert_eq!(
+            end_of_day_micros("2026-11-27"),
+            Some((1_795_803_989 / 86_400 + 1) * 86_400_000_000 - 1)
+        );
+        assert_eq!(
+            end_of_day_micros("2000-02-29").map(|m| m / 1_000_000 / 86_400),
+            Some(11_016)
+        );
+        for bad in [
+            "2023-02-30",
+            "2024/01/03",
+            "2024-13-01",
+            "2024-1-01",
+            "x",
+            "2024-01-00",
+        ] {
+            assert_eq!(end_of_day_micros(bad), None, "{bad}");
         }
     }
 

@@ -145,15 +145,25 @@ pub async fn read_body(req: IncomingRequest, limit: usize) -> Result<Vec<u8>, Ap
     Ok(body)
 }
 
-/// Parses a JSON body into `T`; the error names what is wrong and where.
+/// Parses a JSON body into `T`; the error names the field that is wrong and why.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
         return Err(ApiError::unprocessable(
             "request body is empty; a JSON object is required",
         ));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::unprocessable(format!("invalid request body: {e}")))
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let field = e.path().to_string();
+        if field == "." {
+            ApiError::unprocessable(format!("invalid request body: {}", e.inner()))
+        } else {
+            ApiError::unprocessable(format!(
+                "invalid request body: field {field}: {}",
+                e.inner()
+            ))
+        }
+    })
 }
 
 /// Reads and parses a JSON request body of at most [`MAX_JSON_BODY_BYTES`].
@@ -243,6 +253,25 @@ pub fn start_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Body {
+        #[serde(default)]
+        limit: Option<i64>,
+        card: Option<std::collections::BTreeMap<String, i64>>,
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let detail = |body: &[u8]| parse_json::<Body>(body).unwrap_err().detail;
+        assert!(detail(br#"{"limit":"x"}"#).contains("field limit: invalid type"));
+        assert!(detail(br#"{"card":{"a":"b"}}"#).contains("field card.a"));
+        let array = detail(b"[1]");
+        assert!(array.starts_with("invalid request body: "), "{array}");
+        assert!(detail(b"{").contains("EOF"));
+        assert_eq!(parse_json::<Body>(b"").unwrap_err().status, 422);
+    }
 
     #[test]
     fn percent_decoding() {

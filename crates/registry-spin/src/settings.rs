@@ -58,3 +58,35 @@ pub fn digest_algorithm() -> Result<DigestAlgorithm, ApiError> {
         )
     })
 }
+
+/// A numeric variable; unset means `default`, anything else must be a number.
+fn number_variable(name: &str, default: u64) -> Result<u64, ApiError> {
+    let text = variable(name);
+    if text.trim().is_empty() {
+        return Ok(default);
+    }
+    text.trim().parse().map_err(|_| {
+        ApiError::new(
+            500,
+            format!("server misconfigured: {name} {text:?} is not a whole number"),
+        )
+    })
+}
+
+/// How large an upload may be and when an unfinished one counts as dead.
+pub struct UploadLimits {
+    /// `max_upload_bytes`: larger files are refused with 413 (default 50 GiB, as the reference).
+    pub max_upload_bytes: u64,
+    /// `upload_stale_seconds`: an upload that stored nothing for this long is collected
+    /// (default 900).
+    pub stale_after_seconds: u64,
+}
+
+impl UploadLimits {
+    pub fn load() -> Result<Self, ApiError> {
+        Ok(Self {
+            max_upload_bytes: number_variable("max_upload_bytes", 50 << 30)?,
+            stale_after_seconds: number_variable("upload_stale_seconds", 900)?,
+        })
+    }
+}

@@ -80,6 +80,9 @@ impl KeyValue for SpinKeyValue {
     fn delete(&self, key: &str) -> registry_store::Result<()> {
         self.0.delete(key).map_err(kv_error)
     }
+    fn exists(&self, key: &str) -> registry_store::Result<bool> {
+        self.0.exists(key).map_err(kv_error)
+    }
 }
 
 /// A fresh random identifier (128 bits, hex) for blobs and cards.

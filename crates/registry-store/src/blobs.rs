@@ -159,6 +159,17 @@ pub fn read_chunk<K: KeyValue + ?Sized>(kv: &K, blob_id: &str, index: u64) -> Re
         .ok_or_else(|| StoreError::Corrupt(format!("chunk {index} of blob {blob_id} is missing")))
 }
 
+/// Deletes the chunks of a blob whose size is unknown (an upload cut off mid-way): chunk by
+/// chunk until the first missing one.
+pub fn delete_partial_blob<K: KeyValue + ?Sized>(kv: &K, blob_id: &str) -> Result<u64> {
+    let mut index = 0;
+    while kv.exists(&chunk_key(blob_id, index))? {
+        kv.delete(&chunk_key(blob_id, index))?;
+        index += 1;
+    }
+    Ok(index)
+}
+
 pub fn delete_blob<K: KeyValue + ?Sized>(
     kv: &K,
     blob_id: &str,
@@ -244,6 +255,18 @@ mod tests {
             read_chunk(&kv, "b1", 0),
             Err(StoreError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn partial_blobs_are_deleted_without_knowing_their_size() {
+        let kv = MemoryKv::default();
+        let mut w = BlobWriter::new(&kv, "cut".into(), DigestAlgorithm::Blake3, 10);
+        w.write(&[1; 45]).unwrap();
+        // Dropped without finish or abort: as if the process died.
+        drop(w);
+        kv.set("blob/other/0000000000", b"keep").unwrap();
+        assert_eq!(delete_partial_blob(&kv, "cut").unwrap(), 4);
+        assert_eq!(kv.0.borrow().len(), 1);
     }
 
     #[test]

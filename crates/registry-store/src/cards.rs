@@ -200,8 +200,8 @@ pub struct ListQuery {
     pub repository: Option<String>,
     pub uid: Option<String>,
     pub version: Option<VersionFilter>,
-    /// `YYYY-MM-DD`: cards registered on or before that day.
-    pub max_date: Option<String>,
+    /// Only cards whose `timestamp` (microseconds) is at most this: `max_date`'s end of day.
+    pub max_timestamp: Option<i64>,
     pub limit: Option<u64>,
     pub tags: Map<String, Value>,
     pub query_terms: Map<String, Value>,
@@ -240,8 +240,11 @@ pub fn list(
         sql.push_str(clause);
         params.push(value);
     };
+    // A uid names one card: the other filters do not apply (as in the reference).
     if let Some(uid) = &query.uid {
         add(" AND uid = ?", uid.as_str().into());
+        sql.push_str(" ORDER BY uid");
+        return db.execute(&sql, &params)?.iter().map(record).collect();
     }
     if let Some(name) = &query.name {
         add(" AND name = ?", name.as_str().into());
@@ -249,8 +252,8 @@ pub fn list(
     if let Some(repository) = &query.repository {
         add(" AND repository = ?", repository.as_str().into());
     }
-    if let Some(max_date) = &query.max_date {
-        add(" AND date <= ?", max_date.as_str().into());
+    if let Some(max) = query.max_timestamp {
+        add(" AND timestamp <= ?", SqlValue::Integer(max));
     }
     if query.ignore_release_candidates {
         sql.push_str(" AND precedence = '~'");
@@ -457,10 +460,19 @@ mod tests {
         );
         assert_eq!(
             run(ListQuery {
-                max_date: Some("2026-01-02".into()),
+                max_timestamp: Some(1),
                 ..Default::default()
             }),
             ["1.1.0", "1.0.0"]
+        );
+        assert_eq!(
+            run(ListQuery {
+                uid: Some("u6".into()),
+                name: Some("other".into()),
+                ..Default::default()
+            }),
+            ["10.0.0"],
+            "a uid ignores the other filters"
         );
         assert_eq!(
             run(ListQuery {

@@ -38,10 +38,30 @@ fn from_row(row: &Row) -> Result<FileRecord> {
 /// trace from which its chunks can be collected.
 pub fn begin(db: &dyn Sql, blob_id: &str, now: i64) -> Result<()> {
     db.execute(
-        "INSERT INTO opsml_pending_blobs (blob_id, started) VALUES (?, ?)",
-        &[blob_id.into(), now.into()],
+        "INSERT INTO opsml_pending_blobs (blob_id, started, touched) VALUES (?, ?, ?)",
+        &[blob_id.into(), now.into(), now.into()],
     )?;
     Ok(())
+}
+
+/// Marks a pending blob as still being written, so that [`stale_pending`] leaves it alone.
+pub fn touch(db: &dyn Sql, blob_id: &str, now: i64) -> Result<()> {
+    db.execute(
+        "UPDATE opsml_pending_blobs SET touched = ? WHERE blob_id = ?",
+        &[now.into(), blob_id.into()],
+    )?;
+    Ok(())
+}
+
+/// Pending blobs not touched since `before`: uploads that died (client gone, host killed).
+pub fn stale_pending(db: &dyn Sql, before: i64) -> Result<Vec<String>> {
+    db.execute(
+        "SELECT blob_id FROM opsml_pending_blobs WHERE touched < ? ORDER BY touched",
+        &[before.into()],
+    )?
+    .iter()
+    .map(|r| r.text(0))
+    .collect()
 }
 
 /// Makes a fully stored blob visible at `path`, replacing what was there in one statement
@@ -158,6 +178,18 @@ mod tests {
             .execute("SELECT COUNT(*) FROM opsml_pending_blobs", &[])
             .unwrap();
         assert_eq!(pending[0].int(0).unwrap(), 0);
+    }
+
+    #[test]
+    fn only_untouched_pending_blobs_are_stale() {
+        let db = db();
+        begin(&db, "old", 10).unwrap();
+        begin(&db, "busy", 10).unwrap();
+        begin(&db, "new", 50).unwrap();
+        touch(&db, "busy", 60).unwrap();
+        assert_eq!(stale_pending(&db, 40).unwrap(), ["old"]);
+        abandon(&db, "old").unwrap();
+        assert!(stale_pending(&db, 40).unwrap().is_empty());
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub trait KeyValue {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     fn set(&self, key: &str, value: &[u8]) -> Result<()>;
     fn delete(&self, key: &str) -> Result<()>;
+    fn exists(&self, key: &str) -> Result<bool>;
 }
 
 #[cfg(test)]

@@ -32,7 +32,8 @@ const MIGRATIONS: &[&[&str]] = &[&[
     )",
     "CREATE TABLE IF NOT EXISTS opsml_pending_blobs (
         blob_id TEXT PRIMARY KEY,
-        started BIGINT NOT NULL
+        started BIGINT NOT NULL,
+        touched BIGINT NOT NULL
     )",
 ], &[
     "CREATE TABLE IF NOT EXISTS opsml_run_metrics (

@@ -68,4 +68,7 @@ impl KeyValue for MemoryKv {
         self.0.borrow_mut().remove(key);
         Ok(())
     }
+    fn exists(&self, key: &str) -> Result<bool> {
+        Ok(self.0.borrow().contains_key(key))
+    }
 }

@@ -90,7 +90,7 @@ def run() -> dict:
             "coef": [float(c) for c in m_name.interface.model.coef_],
         },
         "data_file_lists": len(datacard_files),
-        "registry_names": {
+        "records": {
             "data": data_reg.list_cards(name="my-data", repository="test-repo"),
             "model": model_reg.list_cards(uid=modelcard.uid),
         },

@@ -9,6 +9,7 @@ from opsml import CardRegistry, OpsmlProject, ProjectInfo
 
 
 def run() -> dict:
+    existing = [c["project_id"] for c in CardRegistry("project").list_cards(limit=100)]
     project = OpsmlProject(info=ProjectInfo(name="exp-project", repository="exp-repo", contact="me@example.com"))
     artifact = Path("notes.txt")
     artifact.write_text("hello from a run\n")
@@ -23,6 +24,7 @@ def run() -> dict:
     runcard.load_metrics()
     return {
         "project_id": project.project_id,
+        "expected_project_id": max(existing, default=0) + 1,
         "run_uid": run_uid,
         "run_project": runcard.project,
         "parameters": {k: [p.value for p in v] for k, v in runcard.parameters.items()},

@@ -1,0 +1,59 @@
+"""Session fixtures: our host and the reference server, each on a free loopback port with a
+temporary directory, stopped at the end of the session.
+
+* ``flow_host``: our host for the client flows (test_client_flows.py).
+* ``reference``: the opsml 2.2.4 reference server (client flows that are expected to fail on
+  our host run against it too, to show that the flow itself is right; and the comparison).
+* ``cmp_host``: a second, fresh host of ours for the side-by-side comparison, so that the
+  comparison sees only the cards it seeded (the reference sees the same ones, plus whatever the
+  reference-side flows registered under other names).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from support.servers import FlowResult, Server, run_flow, start_host, start_reference
+
+
+@pytest.fixture(scope="session")
+def flow_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_host(tmp_path_factory.mktemp("flow-host"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def cmp_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_host(tmp_path_factory.mktemp("cmp-host"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_reference(tmp_path_factory.mktemp("reference"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ref_flows_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A reference server only for client flows (kept apart from the comparison's)."""
+    server = start_reference(tmp_path_factory.mktemp("reference-flows"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def flow(tmp_path: Path) -> Callable[[str, Server], FlowResult]:
+    """``flow("data_model", server)`` runs flows/data_model.py against server in tmp_path."""
+    counter = iter(range(1000))
+
+    def run(name: str, server: Server) -> FlowResult:
+        return run_flow(name, server, tmp_path / f"{name}-{server.name}-{next(counter)}")
+
+    return run

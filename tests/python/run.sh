@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The Python conformance suite: the real opsml 2.2.4 client against our host, and the same raw
+# requests side by side with the opsml 2.2.4 reference server. See tests/python/README.md.
+#
+# Needs the Rust workspace built first (./scripts/test.sh builds target/debug/opsml-host and the
+# components under target/wasm32-wasip2/release/) and Python 3.11.
+#
+#   tests/python/run.sh                 # the whole suite
+#   tests/python/run.sh -k compare -x   # extra arguments go to pytest
+#
+# The venv lives in ${OPSML_PY_VENV:-$HOME/.cache/opsml-on-spin/venv}; it is (re)installed only
+# when it is missing or requirements.txt / constraints.txt changed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+here=tests/python
+venv="${OPSML_PY_VENV:-$HOME/.cache/opsml-on-spin/venv}"
+stamp="$venv/.opsml-on-spin-requirements"
+
+python="${PYTHON:-}"
+if [ -z "$python" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1; then python="$candidate"; break; fi
+  done
+fi
+if [ -z "$python" ]; then
+  echo "run.sh: no python3.11 (or python3) found; set PYTHON=/path/to/python3.11" >&2
+  exit 2
+fi
+
+want="$(cat "$here/requirements.txt" "$here/constraints.txt" | sha256sum | cut -d' ' -f1)"
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  echo "run.sh: installing the venv in $venv" >&2
+  started=$(date +%s)
+  rm -rf "$venv"
+  mkdir -p "$(dirname "$venv")"
+  "$python" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r "$here/requirements.txt" -c "$here/constraints.txt"
+  echo "$want" > "$stamp"
+  echo "run.sh: venv installed in $(( $(date +%s) - started )) s" >&2
+fi
+
+for built in target/debug/opsml-host target/wasm32-wasip2/release/get_card.wasm; do
+  if [ ! -e "$built" ]; then
+    echo "run.sh: $built is missing: build the workspace first (./scripts/test.sh)" >&2
+    exit 2
+  fi
+done
+
+export PYTHONDONTWRITEBYTECODE=1
+status=0
+"$venv/bin/python" -m pytest "$here" -q "$@" || status=$?
+exit "$status"

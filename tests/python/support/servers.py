@@ -1,0 +1,201 @@
+"""Starts and stops the two servers under test on free loopback ports with temporary state:
+OUR host (`target/debug/opsml-host up ...`) and the REFERENCE (`opsml-uvicorn-server` from the
+venv), and runs client flows in subprocesses."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[3]  # the workspace (tests/python/support -> root)
+FLOWS = Path(__file__).resolve().parents[1] / "flows"
+HOST_BINARY = ROOT / "target" / "debug" / "opsml-host"
+STARTUP_TIMEOUT = 60.0
+# Environment variables that configure the servers or the client: never inherited.
+_SCRUB_PREFIXES = ("APP_", "OPSML_", "SPIN_VARIABLE_")
+
+
+def clean_env(**extra: str) -> Dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB_PREFIXES)}
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    proc: subprocess.Popen
+    workdir: Path
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        """What the client gets as OPSML_TRACKING_URI."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api(self) -> str:
+        return f"{self.url}/opsml"
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "<no log>"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            # The server runs in its own process group (start_new_session): end only that group.
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+
+
+def _spawn(name: str, cmd: List[str], env: Dict[str, str], workdir: Path, port: int) -> Server:
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / f"{name}.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(
+        cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log.close()
+    server = Server(name, port, proc, workdir, log_path)
+    atexit.register(server.stop)  # also when the session dies before its fixtures' teardown
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    last = ""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode} during start-up:\n{server.log_tail()}")
+        try:
+            r = httpx.get(f"{server.api}/healthcheck", timeout=2)
+            if r.status_code == 200:
+                return server
+            last = f"{r.status_code} {r.text[:200]}"
+        except httpx.HTTPError as e:
+            last = repr(e)
+        time.sleep(0.25)
+    server.stop()
+    raise RuntimeError(f"{name} did not answer GET /opsml/healthcheck with 200 within "
+                       f"{STARTUP_TIMEOUT:.0f} s (last: {last}):\n{server.log_tail()}")
+
+
+def start_host(workdir: Path, env: Optional[Dict[str, str]] = None) -> Server:
+    """OUR registry: opsml-host with spin.toml and the dev runtime-config, state in workdir."""
+    if not HOST_BINARY.exists():
+        raise RuntimeError(f"{HOST_BINARY} is missing: build the workspace first (./scripts/test.sh)")
+    port = free_port()
+    state = workdir / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        str(HOST_BINARY), "up", "-f", str(ROOT / "spin.toml"),
+        "--listen", f"127.0.0.1:{port}",
+        "--state-dir", str(state),
+        "--runtime-config-file", str(ROOT / "runtime-config" / "dev.toml"),
+    ]
+    return _spawn("opsml-host", cmd, clean_env(**(env or {})), workdir, port)
+
+
+def start_reference(workdir: Path) -> Server:
+    """The REFERENCE: opsml 2.2.4's own server (SQLite + local storage), from this venv."""
+    exe = Path(sys.executable).parent / "opsml-uvicorn-server"
+    if not exe.exists():
+        found = shutil.which("opsml-uvicorn-server")
+        if not found:
+            raise RuntimeError("opsml-uvicorn-server is not installed (pip install 'opsml[server]==2.2.4')")
+        exe = Path(found)
+    port = free_port()
+    env = clean_env(
+        OPSML_TRACKING_URI=f"sqlite:///{workdir}/ref.db",
+        OPSML_STORAGE_URI=str(workdir / "store"),
+    )
+    return _spawn("reference", [str(exe), "--port", str(port)], env, workdir, port)
+
+
+# --- client flows ---------------------------------------------------------------------------------
+
+@dataclass
+class FlowResult:
+    flow: str
+    server: str
+    ok: bool
+    result: Any
+    error: Optional[str]
+    traceback: str
+    requests: List[Dict[str, Any]]
+    stderr: str
+    seconds: float
+    missing_routes: List[str] = field(default_factory=list)
+
+    def explain(self) -> str:
+        failed = [r for r in self.requests if r.get("status") != 200]
+        lines = [f"flow {self.flow} against {self.server}: ok={self.ok} error={self.error}"]
+        for r in failed[:10]:
+            lines.append(f"  {r['method']} {r['route']}?{r['query']} -> {r['status']} "
+                         f"request={r.get('request_body', '')[:300]!r} response={r.get('response_body', '')[:200]!r}")
+        if self.traceback:
+            lines.append(self.traceback[-3000:])
+        if not self.ok and self.stderr:
+            lines.append("stderr (tail):\n" + self.stderr[-2000:])
+        return "\n".join(lines)
+
+
+def served_routes() -> List[str]:
+    """The routes of spin.toml, relative to /opsml/ (what our host serves)."""
+    manifest = tomllib.loads((ROOT / "spin.toml").read_text())
+    return sorted(t["route"].removeprefix("/opsml/") for t in manifest.get("trigger", {}).get("http", []))
+
+
+def run_flow(flow: str, server: Server, workdir: Path, timeout: float = 240) -> FlowResult:
+    """Runs flows/<flow>.py with the venv's python, OPSML_TRACKING_URI=<server> and workdir as
+    its CWD; returns its JSON result and the requests it made."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = clean_env(OPSML_TRACKING_URI=server.url, PYTHONPATH=str(FLOWS), PYTHONDONTWRITEBYTECODE="1")
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, str(FLOWS / f"{flow}.py")], cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=timeout,
+    )
+    seconds = time.monotonic() - started
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        raise AssertionError(f"flow {flow} printed no result (exit {proc.returncode}).\n"
+                             f"stdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-4000:]}")
+    out = json.loads(lines[-1])
+    result = FlowResult(
+        flow=flow, server=server.name, ok=out["ok"], result=out.get("result"), error=out.get("error"),
+        traceback=out.get("traceback", ""), requests=out.get("requests", []), stderr=proc.stderr,
+        seconds=seconds,
+    )
+    served = set(served_routes())
+    result.missing_routes = sorted({
+        f"{r['method']} {r['route']}" for r in result.requests
+        if r.get("status") == 404 and r["route"] not in served
+    })
+    return result
