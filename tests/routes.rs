@@ -181,3 +181,56 @@ fn deleting_a_card_and_its_folder_as_the_client_does() {
     let (_, body) = host.files_exists(dir);
     assert_eq!(body, json!({"exists": false}));
 }
+
+#[test]
+fn a_folder_downloads_as_one_zip_that_standard_tools_read() {
+    let host = Host::dev();
+    let big: Vec<u8> = (0..(5u32 << 19)).map(|i| (i % 253) as u8).collect();
+    let files: [(&str, &[u8]); 3] = [
+        ("model.joblib", b"weights"),
+        ("sub/data.bin", &big),
+        ("empty", b""),
+    ];
+    for (name, bytes) in files {
+        let (status, body) = host.upload(&format!("{ROOT}/{name}"), bytes, bytes.len() as u64, &[]);
+        assert_eq!(status, 200, "{body}");
+    }
+    let reply = host.get(&with_query("/opsml/files/download/ui", &[("path", ROOT)]));
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.headers.get("content-type"), Some("application/zip"));
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("folder.zip");
+    std::fs::write(&archive, &reply.body).unwrap();
+    let out = dir.path().join("out");
+    // Python's zipfile as the independent reader: CRCs checked, ZIP64 records honoured.
+    let status = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; z.extractall(sys.argv[2])",
+        ])
+        .arg(&archive)
+        .arg(&out)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "python's zipfile rejected the archive");
+    for (name, bytes) in files {
+        assert!(
+            std::fs::read(out.join(name)).unwrap() == bytes,
+            "{name} differs"
+        );
+    }
+    // A single file comes back as itself; nothing there is a 404.
+    let reply = host.get(&with_query(
+        "/opsml/files/download/ui",
+        &[("path", &format!("{ROOT}/model.joblib"))],
+    ));
+    assert_eq!(
+        (reply.status, reply.body.as_slice()),
+        (200, &b"weights"[..])
+    );
+    let reply = host.get(&with_query(
+        "/opsml/files/download/ui",
+        &[("path", &format!("{ROOT}/nothing"))],
+    ));
+    assert_eq!(reply.status, 404);
+}

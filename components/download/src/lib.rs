@@ -4,11 +4,12 @@
 //! and `files/exists` answer from the file manifests, so a file is seen only once fully stored.
 
 use registry_core::range::{if_none_match, RangeRequest};
+use registry_core::zip::ZipWriter;
 use registry_core::{validate_prefix, validate_write_path};
 use registry_spin::http::{send_bytes, send_error, send_result, start_stream, RequestHead};
 use registry_spin::storage::{SpinKeyValue, SpinSqlite};
 use registry_spin::ApiError;
-use registry_store::blobs::read_chunk;
+use registry_store::blobs::{chunk_count, read_chunk};
 use registry_store::files::{self, FileRecord};
 use serde_json::{json, Value};
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
@@ -22,6 +23,7 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     }
     match head.path.as_str() {
         "/opsml/files/download" => download(&head, out).await,
+        "/opsml/files/download/ui" => download_folder(&head, out).await,
         "/opsml/files/list" => send_result(out, list(&head)).await,
         "/opsml/files/list/info" => send_result(out, list_info(&head)).await,
         "/opsml/files/exists" => send_result(out, exists(&head)).await,
@@ -76,6 +78,67 @@ fn find(head: &RequestHead) -> Result<FileRecord, ApiError> {
     let db = SpinSqlite::open_default()?;
     files::get(&db, key.as_str())?
         .ok_or_else(|| ApiError::not_found(format!("file not found: {path}")))
+}
+
+/// A file as `files/download` sends it, or a folder's files as one streamed ZIP archive
+/// (entries named relative to the folder).
+async fn download_folder(head: &RequestHead, out: ResponseOutparam) {
+    let listed = path_param(head).and_then(|path| {
+        let prefix = validate_prefix(&path)?;
+        let db = SpinSqlite::open_default()?;
+        let is_file = files::get(&db, prefix.as_str())?.is_some();
+        let files = files::list(&db, prefix.as_str())?;
+        Ok((prefix, is_file, files))
+    });
+    let (prefix, files) = match listed {
+        Ok((_, true, _)) => return download(head, out).await,
+        Ok((_, false, files)) if files.is_empty() => {
+            return send_error(out, &ApiError::not_found("no files under this path")).await
+        }
+        Ok((prefix, false, files)) => (prefix, files),
+        Err(e) => return send_error(out, &e).await,
+    };
+    let kv = match SpinKeyValue::open_default() {
+        Ok(kv) => kv,
+        Err(e) => return send_error(out, &e).await,
+    };
+    let folder = prefix.as_str().rsplit('/').next().unwrap_or("files");
+    let mut body = start_stream(
+        out,
+        200,
+        &[
+            ("content-type", "application/zip".to_string()),
+            (
+                "content-disposition",
+                format!("attachment; filename=\"{folder}.zip\""),
+            ),
+        ],
+    );
+    let mut zip = ZipWriter::new();
+    for file in files {
+        let name = file.path[prefix.as_str().len()..].trim_start_matches('/');
+        if !body.write(zip.start_entry(name)).await {
+            return;
+        }
+        for index in 0..chunk_count(file.size, file.chunk_size) {
+            let chunk = match read_chunk(&kv, &file.blob_id, index) {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    // Headers are sent: an archive without its end records tells the client.
+                    eprintln!("zip of {}: {e}", prefix.as_str());
+                    return;
+                }
+            };
+            zip.data(&chunk);
+            if !body.write(chunk).await {
+                return;
+            }
+        }
+        if !body.write(zip.finish_entry()).await {
+            return;
+        }
+    }
+    body.write(zip.finish()).await;
 }
 
 async fn download(head: &RequestHead, out: ResponseOutparam) {

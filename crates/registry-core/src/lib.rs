@@ -14,6 +14,7 @@ pub mod range;
 pub mod registry;
 pub mod semver;
 pub mod write_path;
+pub mod zip;
 
 pub use error::{CoreError, HttpError, Status};
 pub use filter::{FilterError, VersionFilter};
