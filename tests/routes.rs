@@ -234,3 +234,44 @@ fn a_folder_downloads_as_one_zip_that_standard_tools_read() {
     ));
     assert_eq!(reply.status, 404);
 }
+
+#[test]
+fn model_metadata_is_found_by_name_and_version_or_uid() {
+    let host = Host::dev();
+    for (version, uid) in [("1.0.0", "m1"), ("1.1.0", "m2"), ("2.0.0-rc.1", "m3")] {
+        let card = json!({"name": "clf", "repository": "team", "version": version, "uid": uid});
+        let (status, body) =
+            host.post_json("/opsml/cards/create", &create_request("model", card), &[]);
+        assert_eq!(status, 200, "{body}");
+        let metadata = json!({"model_name": "clf", "model_version": version, "model_uri": format!("uri-{version}")});
+        let bytes = serde_json::to_vec(&metadata).unwrap();
+        let path =
+            format!("opsml-root:/OPSML_MODEL_REGISTRY/team/clf/v{version}/model-metadata.json");
+        let (status, body) = host.upload(&path, bytes.as_slice(), bytes.len() as u64, &[]);
+        assert_eq!(status, 200, "{body}");
+    }
+    let metadata = |request: Value| host.post_json("/opsml/models/metadata", &request, &[]);
+    let version_of = |(status, body): (u16, Value)| {
+        assert_eq!(status, 200, "{body}");
+        body["model_version"].as_str().unwrap().to_string()
+    };
+    assert_eq!(
+        version_of(metadata(json!({"name": "clf", "repository": "team"}))),
+        "2.0.0-rc.1"
+    );
+    assert_eq!(
+        version_of(metadata(
+            json!({"name": "clf", "repository": "team", "ignore_release_candidate": true})
+        )),
+        "1.1.0"
+    );
+    assert_eq!(
+        version_of(metadata(json!({"name": "clf", "version": "1.0"}))),
+        "1.0.0"
+    );
+    assert_eq!(version_of(metadata(json!({"uid": "m2"}))), "1.1.0");
+    let (status, body) = metadata(json!({"name": "nope"}));
+    assert_eq!((status, detail(&body)), (404, "Model not found"));
+    let (status, _) = metadata(json!({}));
+    assert_eq!(status, 422);
+}
