@@ -1,15 +1,15 @@
 //! `get-card`: health, registry tables and every card read (uid, list, repositories, names,
 //! project ids).
 
-use registry_core::card::{self, card_fields};
-use registry_core::filter::default_list_limit;
-use registry_core::{RegistryType, VersionFilter};
+use registry_core::card;
+use registry_core::RegistryType;
 use registry_spin::http::{json_body, send_result, RequestHead};
+use registry_spin::list::ListRequest;
 use registry_spin::storage::SpinSqlite;
 use registry_spin::ApiError;
-use registry_store::cards::{self, ListQuery};
+use registry_store::cards;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
 
@@ -99,97 +99,8 @@ fn uid_exists(body: UidBody) -> Result<Value, ApiError> {
     Ok(json!({ "uid_exists": cards::get(&db, registry, &body.uid)?.is_some() }))
 }
 
-#[derive(Deserialize)]
-struct ListBody {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    repository: Option<String>,
-    #[serde(default)]
-    version: Option<String>,
-    #[serde(default)]
-    uid: Option<String>,
-    #[serde(default)]
-    max_date: Option<String>,
-    #[serde(default, deserialize_with = "integer_or_numeric_string")]
-    limit: Option<i64>,
-    #[serde(default)]
-    tags: Option<Map<String, Value>>,
-    #[serde(default)]
-    ignore_release_candidates: Option<bool>,
-    /// Accepted for compatibility; the reference ignores it too.
-    #[serde(default)]
-    #[allow(dead_code)]
-    project_id: Option<Value>,
-    #[serde(default)]
-    registry_type: Option<String>,
-    #[serde(default)]
-    table_name: Option<String>,
-    #[serde(default)]
-    query_terms: Option<Map<String, Value>>,
-    #[serde(default)]
-    sort_by_timestamp: Option<bool>,
-}
-
-/// `limit` as a number or a numeric string (`"2"`), as the reference accepts it.
-fn integer_or_numeric_string<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<i64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Limit {
-        Number(i64),
-        Text(String),
-    }
-    match Option::<Limit>::deserialize(d)? {
-        None => Ok(None),
-        Some(Limit::Number(n)) => Ok(Some(n)),
-        Some(Limit::Text(t)) => t
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom(format!("{t:?} is not an integer"))),
-    }
-}
-
-fn list(body: ListBody) -> Result<Value, ApiError> {
-    let registry =
-        RegistryType::resolve(body.table_name.as_deref(), body.registry_type.as_deref())?;
-    let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
-    let name = non_empty(body.name).map(|n| card::normalize(registry, &n));
-    let repository = non_empty(body.repository).map(|r| card::normalize(registry, &r));
-    let limit = match default_list_limit(name.as_deref(), repository.as_deref(), body.limit) {
-        Some(l) if l < 0 => return Err(ApiError::unprocessable("limit must not be negative")),
-        Some(0) | None => None,
-        Some(l) => Some(l as u64),
-    };
-    let max_timestamp = match &body.max_date {
-        Some(date) => Some(card::end_of_day_micros(date).ok_or_else(|| {
-            ApiError::unprocessable(format!("max_date {date:?} must be a date as YYYY-MM-DD"))
-        })?),
-        None => None,
-    };
-    let query_terms = body.query_terms.unwrap_or_default();
-    let fields = card_fields(registry);
-    if let Some(term) = query_terms.keys().find(|k| !fields.contains(&k.as_str())) {
-        return Err(ApiError::unprocessable(format!(
-            "query_terms: {term:?} is not a field of {registry} cards"
-        )));
-    }
-    let query = ListQuery {
-        name,
-        repository,
-        uid: non_empty(body.uid),
-        version: non_empty(body.version)
-            .map(|v| VersionFilter::parse(&v))
-            .transpose()?,
-        max_timestamp,
-        limit,
-        tags: body.tags.unwrap_or_default(),
-        query_terms,
-        ignore_release_candidates: body.ignore_release_candidates.unwrap_or(false),
-        sort_by_timestamp: body.sort_by_timestamp.unwrap_or(false),
-    };
+fn list(body: ListRequest) -> Result<Value, ApiError> {
+    let (registry, query) = body.into_query()?;
     let db = SpinSqlite::open_default()?;
     Ok(json!({ "cards": cards::list(&db, registry, &query)? }))
 }

@@ -2,15 +2,14 @@
 //! and version filter, highest version first) and answers the `model-metadata.json` the
 //! client stored with it: what CI needs to fetch a model by name and version.
 
-use registry_core::card;
-use registry_core::{RegistryType, VersionFilter};
+use registry_core::RegistryType;
 use registry_spin::http::{json_body, send_result, RequestHead};
+use registry_spin::list::ListRequest;
 use registry_spin::storage::{SpinKeyValue, SpinSqlite};
 use registry_spin::ApiError;
 use registry_store::blobs::{chunk_count, read_chunk};
-use registry_store::cards::{self, ListQuery};
+use registry_store::cards;
 use registry_store::files;
-use serde::Deserialize;
 use serde_json::Value;
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
@@ -32,34 +31,13 @@ async fn route(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiErr
     }
 }
 
-#[derive(Deserialize)]
-struct CardRequest {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    repository: Option<String>,
-    #[serde(default)]
-    version: Option<String>,
-    #[serde(default)]
-    uid: Option<String>,
-    #[serde(default)]
-    ignore_release_candidate: bool,
-}
-
-fn metadata(body: CardRequest) -> Result<Value, ApiError> {
-    let registry = RegistryType::Model;
-    let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
-    let query = ListQuery {
-        name: non_empty(body.name).map(|n| card::normalize(registry, &n)),
-        repository: non_empty(body.repository).map(|r| card::normalize(registry, &r)),
-        uid: non_empty(body.uid),
-        version: non_empty(body.version)
-            .map(|v| VersionFilter::parse(&v))
-            .transpose()?,
-        limit: Some(1),
-        ignore_release_candidates: body.ignore_release_candidate,
-        ..Default::default()
-    };
+/// The model selected like `cards/list` selects cards (`uid`, or `name`, `repository`,
+/// `version`, `ignore_release_candidate`), highest version first.
+fn metadata(body: ListRequest) -> Result<Value, ApiError> {
+    let (registry, query) = body
+        .for_registry(RegistryType::Model)
+        .with_limit(1)
+        .into_query()?;
     if query.name.is_none() && query.uid.is_none() {
         return Err(ApiError::unprocessable(
             "give a model's uid, or its name (and repository, version)",
