@@ -313,3 +313,25 @@ fn ranges_and_conditional_downloads() {
     let reply = get(&[("If-None-Match", "\"something-else\"")]);
     assert_eq!((reply.status, reply.body.len()), (200, len));
 }
+
+#[test]
+fn a_client_that_disconnects_mid_download_leaves_the_host_serving() {
+    let host = Host::dev();
+    let len: u64 = 64 << 20;
+    let path = format!("{MODEL_ROOT}/gone/m/v1.0.0/weights.bin");
+    let (status, body) = host.upload(&path, pseudo_random(3, len), len, &[]);
+    assert_eq!(status, 200, "{body}");
+    let target = e2e::harness::with_query("/opsml/files/download", &[("path", &path)]);
+    for _ in 0..8 {
+        let mut response = host.send("GET", &target, &[], None);
+        assert_eq!(response.status, 200);
+        let mut first = vec![0u8; 1 << 20];
+        std::io::Read::read_exact(&mut response, &mut first).unwrap();
+        // Dropped here: the connection closes with 63 MiB unread.
+    }
+    let (status, body) = host.get_json("/opsml/healthcheck");
+    assert_eq!((status, body), (200, json!({"is_alive": true})));
+    let download = host.download_hashed(&path);
+    assert_eq!((download.status, download.len), (200, len));
+    assert_eq!(download.blake3, blake3_of(pseudo_random(3, len)).1);
+}
