@@ -5,4 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2 >/dev/null
-exec cargo run -p opsml-host -- up --build --runtime-config-file runtime-config/dev.toml "$@"
+cargo build
+exec target/debug/opsml-host up --build --runtime-config-file runtime-config/dev.toml "$@"

@@ -8,7 +8,8 @@ rustup target add wasm32-wasip2 >/dev/null
 components=()
 for dir in components/*/; do components+=(-p "$(basename "$dir")"); done
 cargo build --target wasm32-wasip2 --release "${components[@]}"
-cargo build -p opsml-host
+# The default members, as `cargo test` selects them: one feature unification, one wasmtime build.
+cargo build
 cargo test
 # The real opsml 2.2.4 client against our host, and side by side with the reference server.
 tests/python/run.sh

@@ -101,8 +101,10 @@ fn cargo(args: &[&str]) {
     }
 }
 
-/// Builds `opsml-host` (debug) and the four components (wasm32-wasip2, release), once per
-/// process. Concurrent test processes are fine: cargo's own lock serialises them, and a build
+/// Builds `opsml-host` (debug) and the components (wasm32-wasip2, release), once per
+/// process. The host is built with the workspace's default members, not `-p opsml-host`:
+/// the same package set as `cargo test` unifies dependency features the same way, so
+/// wasmtime is compiled once, not twice. Concurrent test processes are fine: cargo's own lock serialises them, and a build
 /// with nothing to do takes a fraction of a second. Set `E2E_SKIP_BUILD=1` when a CI step has
 /// already built both.
 pub fn build_all() {
@@ -111,7 +113,7 @@ pub fn build_all() {
         if std::env::var_os("E2E_SKIP_BUILD").is_some_and(|v| !v.is_empty() && v != "0") {
             return;
         }
-        cargo(&["build", "-p", "opsml-host"]);
+        cargo(&["build"]);
         let components = components();
         let mut args = vec!["build", "--target", "wasm32-wasip2", "--release"];
         for c in &components {

@@ -60,10 +60,10 @@ enum Constraint {
     Core(Version),
     /// This version by precedence; with build metadata, that build only.
     Exact(Version),
-    /// `low <= v < high` by precedence.
+    /// `low <= v < high` by precedence; no `high` when nothing is above (`^18446744073709551615`).
     Range {
         low: Version,
-        high: Version,
+        high: Option<Version>,
     },
 }
 
@@ -86,6 +86,27 @@ fn partial(raw: &str, text: &str) -> Result<Constraint, FilterError> {
         SuppliedVersion::Full(v) if v.pre().is_none() && v.build().is_none() => Constraint::Core(v),
         SuppliedVersion::Full(v) => Constraint::Exact(v),
     })
+}
+
+/// `(major + 1).0.0`, the exclusive bound above a major series; none above `u64::MAX`.
+fn next_major(major: u64) -> Option<Version> {
+    major.checked_add(1).map(|m| Version::new(m, 0, 0))
+}
+
+/// `major.(minor + 1).0`; at `u64::MAX` no higher minor exists, so the next major bounds it.
+fn next_minor(major: u64, minor: u64) -> Option<Version> {
+    match minor.checked_add(1) {
+        Some(n) => Some(Version::new(major, n, 0)),
+        None => next_major(major),
+    }
+}
+
+/// `major.minor.(patch + 1)`, carrying into the minor at `u64::MAX`.
+fn next_patch(major: u64, minor: u64, patch: u64) -> Option<Version> {
+    match patch.checked_add(1) {
+        Some(p) => Some(Version::new(major, minor, p)),
+        None => next_minor(major, minor),
+    }
 }
 
 /// The lowest version of a (possibly partial) range start, e.g. `1.2` → `1.2.0`.
@@ -121,7 +142,7 @@ impl VersionFilter {
             let c = partial(raw, rest)?;
             let c = match c {
                 Constraint::Core(v) | Constraint::Exact(v) => Constraint::Range {
-                    high: Version::new(v.major(), v.minor() + 1, 0),
+                    high: next_minor(v.major(), v.minor()),
                     low: v,
                 },
                 other => other,
@@ -131,12 +152,10 @@ impl VersionFilter {
             let c = partial(raw, rest)?;
             let low = lower_bound(&c).ok_or_else(invalid)?;
             let high = match (low.major(), low.minor(), &c) {
-                (0, _, Constraint::Major(_)) => Version::new(1, 0, 0),
-                (0, 0, Constraint::Core(_) | Constraint::Exact(_)) => {
-                    Version::new(0, 0, low.patch() + 1)
-                }
-                (0, minor, _) => Version::new(0, minor + 1, 0),
-                (major, _, _) => Version::new(major + 1, 0, 0),
+                (0, _, Constraint::Major(_)) => next_major(0),
+                (0, 0, Constraint::Core(_) | Constraint::Exact(_)) => next_patch(0, 0, low.patch()),
+                (0, minor, _) => next_minor(0, minor),
+                (major, _, _) => next_major(major),
             };
             (Constraint::Range { low, high }, true)
         } else {
@@ -173,8 +192,9 @@ impl VersionFilter {
             // belong to the next series.
             Constraint::Range { low, high } => {
                 v.cmp_precedence(low) != Less
-                    && v.cmp_precedence(high) == Less
-                    && v.finalized() != *high
+                    && high
+                        .as_ref()
+                        .is_none_or(|high| v.cmp_precedence(high) == Less && v.finalized() != *high)
             }
         }
     }
@@ -315,6 +335,54 @@ mod tests {
         }
         let e = VersionFilter::parse("abc").unwrap_err();
         assert_eq!(e.status(), Status::UnprocessableEntity);
+    }
+
+    /// Regression (found by fuzz/version): the upper bound of `~`/`^` was computed with `+ 1`,
+    /// which overflowed at `u64::MAX` (a panic in debug builds, an empty range in release).
+    #[test]
+    fn bounds_at_u64_max() {
+        let max = u64::MAX;
+        let cases: &[(String, &[String], &[String])] = &[
+            (
+                format!("^{max}.0.0"),
+                &[format!("{max}.0.0"), format!("{max}.5.1")],
+                &[],
+            ),
+            (
+                format!("^{max}"),
+                &[format!("{max}.{max}.{max}")],
+                &[format!("{max}.0.0-rc.1")],
+            ),
+            (
+                format!("~1.{max}.0"),
+                &[format!("1.{max}.3")],
+                &["2.0.0".into(), "2.0.0-rc.1".into()],
+            ),
+            (
+                format!("^0.{max}.1"),
+                &[format!("0.{max}.2")],
+                &["1.0.0".into(), "1.0.0-rc.1".into()],
+            ),
+            (
+                format!("^0.0.{max}"),
+                &[format!("0.0.{max}"), format!("0.0.{max}+b.1")],
+                &["0.1.0".into(), "0.1.0-rc.1".into()],
+            ),
+            (
+                format!("~{max}.{max}.0"),
+                &[format!("{max}.{max}.{max}")],
+                &[],
+            ),
+        ];
+        for (filter, hits, misses) in cases {
+            let f = VersionFilter::parse(filter).unwrap();
+            for v in hits.iter() {
+                assert!(f.matches(&Version::parse(v).unwrap()), "{filter} {v}");
+            }
+            for v in misses.iter() {
+                assert!(!f.matches(&Version::parse(v).unwrap()), "{filter} {v}");
+            }
+        }
     }
 
     #[test]

@@ -170,11 +170,13 @@ impl MultipartParser {
                     }
                 },
                 State::AfterDelimiter => {
-                    // Transport padding (spaces, tabs) may follow a delimiter.
+                    // Transport padding (spaces, tabs) may follow a delimiter. It is dropped as
+                    // it arrives: kept in the buffer, endless padding would grow it unbounded.
                     let padding = pending
                         .iter()
                         .take_while(|b| **b == b' ' || **b == b'\t')
                         .count();
+                    *start += padding;
                     let rest = &pending[padding..];
                     if rest.len() < 2 {
                         return Ok(());
@@ -185,7 +187,7 @@ impl MultipartParser {
                             *start = self.buf.len();
                         }
                         b"\r\n" => {
-                            *start += padding + 2;
+                            *start += 2;
                             self.state = State::Headers;
                         }
                         _ => return Err(MultipartError::MalformedDelimiter.into()),
@@ -199,7 +201,10 @@ impl MultipartParser {
                         find(pending, b"\r\n\r\n").map(|at| (at, 4))
                     };
                     let Some((at, sep)) = end else {
-                        if pending.len() > MAX_HEADER_BYTES {
+                        // Up to 3 bytes of the terminator may already be here: refuse only once
+                        // a terminator could no longer start within the limit, so that the
+                        // outcome does not depend on where the body was split.
+                        if pending.len() > MAX_HEADER_BYTES + 3 {
                             return Err(MultipartError::HeadersTooLarge.into());
                         }
                         return Ok(());
@@ -375,6 +380,67 @@ mod tests {
             parse(&huge, "b", 1000).unwrap_err(),
             MultipartError::HeadersTooLarge
         );
+    }
+
+    /// Regression (found by fuzz/multipart_roundtrip): a header block of exactly
+    /// `MAX_HEADER_BYTES` was refused when a read ended inside its `\r\n\r\n` terminator,
+    /// and accepted otherwise.
+    #[test]
+    fn header_limit_does_not_depend_on_split_points() {
+        for (len, ok) in [(MAX_HEADER_BYTES, true), (MAX_HEADER_BYTES + 1, false)] {
+            let mut body = b"--b\r\n".to_vec();
+            let head = b"Content-Disposition: form-data; name=\"f\"\r\nX-Pad: ";
+            body.extend_from_slice(head);
+            body.extend(std::iter::repeat_n(b'a', len - head.len()));
+            let terminator = body.len();
+            body.extend_from_slice(b"\r\n\r\ndata\r\n--b--");
+            for cut in terminator - 2..=terminator + 5 {
+                let mut parser = MultipartParser::new("b");
+                let mut data = Vec::new();
+                let result = [&body[..cut], &body[cut..]].iter().try_for_each(|piece| {
+                    parser.push(piece, |event| -> Result<(), MultipartError> {
+                        if let Event::Data(d) = event {
+                            data.extend_from_slice(d);
+                        }
+                        Ok(())
+                    })
+                });
+                if ok {
+                    assert_eq!(result, Ok(()), "cut {cut}");
+                    assert_eq!((parser.finish(), &data[..]), (Ok(()), &b"data"[..]));
+                } else {
+                    assert_eq!(result, Err(MultipartError::HeadersTooLarge), "cut {cut}");
+                }
+            }
+        }
+    }
+
+    /// Regression: transport padding after a delimiter was kept in the buffer until the line
+    /// break came, so a client sending endless spaces grew it without limit.
+    #[test]
+    fn transport_padding_is_not_buffered() {
+        let mut parser = MultipartParser::new("b");
+        let mut parts = 0;
+        let mut on_event = |event: Event<'_>| -> Result<(), MultipartError> {
+            if let Event::PartStart(_) = event {
+                parts += 1;
+            }
+            Ok(())
+        };
+        parser.push(b"--b", &mut on_event).unwrap();
+        let spaces = [b' '; 64 * 1024];
+        for _ in 0..64 {
+            parser.push(&spaces, &mut on_event).unwrap();
+            assert!(parser.buf.len() < 64, "buffer grew to {}", parser.buf.len());
+        }
+        parser
+            .push(
+                b" \t\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nx\r\n--b--",
+                &mut on_event,
+            )
+            .unwrap();
+        parser.finish().unwrap();
+        assert_eq!(parts, 1);
     }
 
     #[test]

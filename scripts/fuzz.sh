@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target of fuzz/ (registry-core's parsers) for N seconds each.
+#
+#   scripts/fuzz.sh [seconds-per-target]     (default 30)
+#
+# Each target starts from its seed corpus (fuzz/seeds/<target>, when there is one) plus what
+# earlier runs left in fuzz/corpus/<target> (gitignored). Exits non-zero if any target found a
+# crash, after printing the artifact that reproduces it:
+#   RUSTC_BOOTSTRAP=1 cargo fuzz run -s none <target> <artifact>
+# See fuzz/README.md.
+set -euo pipefail
+
+seconds="${1:-30}"
+if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
+    echo "usage: $0 [seconds-per-target]" >&2
+    exit 2
+fi
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+CARGO_FUZZ_VERSION="0.13.2"
+# cargo-fuzz passes nightly-only flags (-Zsanitizer, sancov passes); only stable Rust is
+# installed, which accepts them with RUSTC_BOOTSTRAP. It applies to this script's builds only.
+export RUSTC_BOOTSTRAP=1
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "== installing cargo-fuzz $CARGO_FUZZ_VERSION"
+    cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
+fi
+
+# Safe Rust only: AddressSanitizer would slow the targets down for nothing.
+# FUZZ_TARGET_DIR lets CI keep the compiled targets outside the clone.
+flags=(--sanitizer none --target-dir "${FUZZ_TARGET_DIR:-fuzz/target}")
+
+echo "== building fuzz targets"
+cargo fuzz build "${flags[@]}"
+
+mapfile -t targets < <(cargo fuzz list)
+failed=()
+for target in "${targets[@]}"; do
+    corpus="fuzz/corpus/$target"
+    artifacts="fuzz/artifacts/$target"
+    mkdir -p "$corpus" "$artifacts"
+    dirs=("$corpus")
+    if [[ -d "fuzz/seeds/$target" ]]; then
+        dirs+=("fuzz/seeds/$target")
+    fi
+    before="$(find "$artifacts" -type f | sort)"
+    echo "== $target: ${seconds}s"
+    if ! cargo fuzz run "${flags[@]}" "$target" "${dirs[@]}" -- \
+        -max_total_time="$seconds" -timeout=10 -print_final_stats=1; then
+        failed+=("$target")
+        after="$(find "$artifacts" -type f | sort)"
+        new="$(comm -13 <(echo "$before") <(echo "$after") | sed '/^$/d')"
+        echo "!! $target failed; artifact(s):" >&2
+        echo "${new:-  (none written: see the output above)}" | sed 's/^/   /' >&2
+        echo "   reproduce: RUSTC_BOOTSTRAP=1 cargo fuzz run -s none $target <artifact>" >&2
+    fi
+done
+
+if ((${#failed[@]})); then
+    echo "fuzzing found crashes in: ${failed[*]}" >&2
+    exit 1
+fi
+echo "fuzzing: ${#targets[@]} targets, ${seconds}s each, no crash"
