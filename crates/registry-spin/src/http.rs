@@ -25,9 +25,6 @@ impl ApiError {
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(400, detail)
     }
-    pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(403, detail)
-    }
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(404, detail)
     }

@@ -29,12 +29,6 @@ impl From<i64> for SqlValue {
     }
 }
 
-impl From<Option<String>> for SqlValue {
-    fn from(s: Option<String>) -> Self {
-        s.map_or(SqlValue::Null, SqlValue::Text)
-    }
-}
-
 /// One result row, with typed accessors that name the column on failure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row(pub Vec<SqlValue>);
@@ -52,13 +46,6 @@ impl Row {
             other => Err(StoreError::Corrupt(format!(
                 "column {i}: expected text, got {other:?}"
             ))),
-        }
-    }
-
-    pub fn opt_text(&self, i: usize) -> Result<Option<String>> {
-        match self.value(i)? {
-            SqlValue::Null => Ok(None),
-            _ => self.text(i).map(Some),
         }
     }
 
