@@ -46,12 +46,17 @@ for target in "${targets[@]}"; do
     if [[ -d "fuzz/seeds/$target" ]]; then
         dirs+=("fuzz/seeds/$target")
     fi
-    before="$(find "$artifacts" -type f | sort)"
+    before="$(find "$artifacts" -type f -name 'crash-*' -o -type f -name 'timeout-*' -o -type f -name 'oom-*' | sort)"
     echo "== $target: ${seconds}s"
-    if ! cargo fuzz run "${flags[@]}" "$target" "${dirs[@]}" -- \
-        -max_total_time="$seconds" -timeout=10 -print_final_stats=1; then
+    # libFuzzer's progress lines go to a log; its final stats and any failure are shown.
+    log="$artifacts/last-run.log"
+    if cargo fuzz run "${flags[@]}" "$target" "${dirs[@]}" -- \
+        -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"$log" 2>&1; then
+        grep -E '^stat::(number_of_executed_units|peak_rss_mb)|^Done ' "$log" | sed 's/^/   /'
+    else
+        tail -n 40 "$log" >&2
         failed+=("$target")
-        after="$(find "$artifacts" -type f | sort)"
+        after="$(find "$artifacts" -type f -name 'crash-*' -o -type f -name 'timeout-*' -o -type f -name 'oom-*' | sort)"
         new="$(comm -13 <(echo "$before") <(echo "$after") | sed '/^$/d')"
         echo "!! $target failed; artifact(s):" >&2
         echo "${new:-  (none written: see the output above)}" | sed 's/^/   /' >&2
@@ -59,8 +64,9 @@ for target in "${targets[@]}"; do
     fi
 done
 
+passed=$(( ${#targets[@]} - ${#failed[@]} ))
+echo "fuzz targets (${seconds}s each): $passed passed, ${#failed[@]} failed"
 if ((${#failed[@]})); then
     echo "fuzzing found crashes in: ${failed[*]}" >&2
     exit 1
 fi
-echo "fuzzing: ${#targets[@]} targets, ${seconds}s each, no crash"
