@@ -275,3 +275,102 @@ fn model_metadata_is_found_by_name_and_version_or_uid() {
     let (status, _) = metadata(json!({}));
     assert_eq!(status, 422);
 }
+
+#[test]
+fn model_metrics_and_comparisons_come_from_the_models_runs() {
+    let host = Host::dev();
+    let put = |metrics: Value| {
+        let bytes = serde_json::to_vec(&json!({ "metric": metrics })).unwrap();
+        let reply = host.request("PUT", "/opsml/metrics", &[], Some(&bytes));
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    };
+    put(json!([
+        {"run_uid": "r1", "name": "mae", "value": 0.5, "step": 1},
+        {"run_uid": "r1", "name": "acc", "value": 0.9},
+        {"run_uid": "r2", "name": "mae", "value": 0.3, "step": 1},
+        {"run_uid": "r2", "name": "acc", "value": 0.8}
+    ]));
+    for (version, uid, run) in [
+        ("1.0.0", "m1", Some("r1")),
+        ("1.1.0", "m2", Some("r2")),
+        ("1.2.0", "m3", None),
+    ] {
+        let card = json!({"name": "reg", "repository": "team", "version": version, "uid": uid, "runcard_uid": run});
+        let (status, body) =
+            host.post_json("/opsml/cards/create", &create_request("model", card), &[]);
+        assert_eq!(status, 200, "{body}");
+    }
+    let compare = |body: Value| host.post_json("/opsml/models/compare_metrics", &body, &[]);
+    let wins = |report: &Value, metric: &str| -> Vec<bool> {
+        report["report"][metric]
+            .as_array()
+            .unwrap_or_else(|| panic!("{report}"))
+            .iter()
+            .map(|b| b["challenger_win"].as_bool().unwrap())
+            .collect()
+    };
+    let request = json!({"metric_name": ["mae", "acc"], "lower_is_better": [true, false],
+                         "challenger_uid": "m2", "champion_uid": ["m1"]});
+    let (status, report) = compare(request);
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (
+            report["challenger_name"].as_str(),
+            report["challenger_version"].as_str()
+        ),
+        (Some("reg"), Some("1.1.0"))
+    );
+    assert_eq!(wins(&report, "mae"), [true], "0.3 < 0.5, lower is better");
+    assert_eq!(wins(&report, "acc"), [false], "0.8 < 0.9, higher is better");
+    let battle = &report["report"]["mae"][0];
+    assert_eq!(battle["champion_version"], "1.0.0");
+    assert_eq!(battle["champion_metric"]["value"], 0.5);
+    assert_eq!(
+        battle["challenger_metric"],
+        json!({"name": "mae", "value": 0.3, "step": 1, "timestamp": null})
+    );
+
+    // No champion named: the highest earlier version of the same model.
+    let (_, report) =
+        compare(json!({"metric_name": ["mae"], "lower_is_better": true, "challenger_uid": "m2"}));
+    assert_eq!(
+        report["report"]["mae"][0]["champion_version"], "1.0.0",
+        "{report}"
+    );
+    let (_, report) =
+        compare(json!({"metric_name": ["mae"], "lower_is_better": true, "challenger_uid": "m1"}));
+    assert_eq!(
+        report["report"]["mae"][0]["champion_name"], "No model",
+        "{report}"
+    );
+    assert_eq!(wins(&report, "mae"), [true]);
+
+    let (status, body) =
+        compare(json!({"metric_name": ["mae"], "lower_is_better": true, "challenger_uid": "m3"}));
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        detail(&body).contains("not associated with a run"),
+        "{body}"
+    );
+    let (status, _) = compare(
+        json!({"metric_name": ["mae", "acc"], "lower_is_better": [true, false, true], "challenger_uid": "m2"}),
+    );
+    assert_eq!(status, 422);
+    let (status, _) =
+        compare(json!({"metric_name": ["mae"], "lower_is_better": true, "challenger_uid": "nope"}));
+    assert_eq!(status, 404);
+
+    let (status, body) = host.post_json("/opsml/models/metrics", &json!({"uid": "m2"}), &[]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["metrics"]["metric"].as_array().map(Vec::len),
+        Some(2),
+        "{body}"
+    );
+    let (status, _) = host.post_json(
+        "/opsml/models/metrics",
+        &json!({"name": "reg", "repository": "team"}),
+        &[],
+    );
+    assert_eq!(status, 422, "three versions match");
+}

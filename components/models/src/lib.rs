@@ -1,6 +1,8 @@
 //! `models`: `POST /opsml/models/metadata` finds a model card (by uid, or by name, repository
 //! and version filter, highest version first) and answers the `model-metadata.json` the
 //! client stored with it: what CI needs to fetch a model by name and version.
+//! `POST /opsml/models/compare_metrics` compares a challenger model's run metrics with its
+//! champions'; `POST /opsml/models/metrics` (legacy) answers a model's run metrics.
 
 use registry_core::RegistryType;
 use registry_spin::http::{json_body, send_result, RequestHead};
@@ -10,7 +12,9 @@ use registry_spin::ApiError;
 use registry_store::blobs::{chunk_count, read_chunk};
 use registry_store::cards;
 use registry_store::files;
-use serde_json::Value;
+use registry_store::metrics::{self, Metric};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
 
@@ -27,6 +31,8 @@ async fn route(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiErr
     head.expect_method(&[Method::Post])?;
     match head.path.as_str() {
         "/opsml/models/metadata" => metadata(json_body(req).await?),
+        "/opsml/models/compare_metrics" => compare_metrics(json_body(req).await?),
+        "/opsml/models/metrics" => model_metrics(json_body(req).await?),
         _ => Err(ApiError::not_found("Not Found")),
     }
 }
@@ -86,4 +92,173 @@ fn metadata(body: ListRequest) -> Result<Value, ApiError> {
             format!("the stored model-metadata.json is not JSON: {e}"),
         )
     })
+}
+
+fn text(card: &Map<String, Value>, key: &str) -> String {
+    card.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn model_card(db: &SpinSqlite, uid: &str) -> Result<Map<String, Value>, ApiError> {
+    cards::get(db, RegistryType::Model, uid)?
+        .ok_or_else(|| ApiError::not_found(format!("model card {uid} not found")))
+}
+
+/// The run a model card names in `runcard_uid`.
+fn run_of(card: &Map<String, Value>) -> Result<String, ApiError> {
+    card.get("runcard_uid")
+        .and_then(Value::as_str)
+        .filter(|uid| !uid.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ApiError::unprocessable(format!(
+                "model {} v{} is not associated with a run (no runcard_uid)",
+                text(card, "name"),
+                text(card, "version")
+            ))
+        })
+}
+
+/// A metric as the reference reports it (without the run uid).
+fn metric_json(metric: &Metric) -> Value {
+    json!({"name": metric.name, "value": metric.value, "step": metric.step, "timestamp": metric.timestamp})
+}
+
+/// The first recorded value of `name` in the model's run.
+fn run_metric(db: &SpinSqlite, card: &Map<String, Value>, name: &str) -> Result<Metric, ApiError> {
+    let run = run_of(card)?;
+    metrics::get(db, &run, Some(&[name.to_string()]))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::unprocessable(format!("run {run} has no metric {name:?}")))
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(bool),
+    Many(Vec<bool>),
+}
+
+#[derive(Deserialize)]
+struct CompareRequest {
+    metric_name: Vec<String>,
+    lower_is_better: OneOrMany,
+    challenger_uid: String,
+    #[serde(default)]
+    champion_uid: Vec<String>,
+}
+
+fn battle(
+    champion: &Map<String, Value>,
+    champion_metric: Option<&Metric>,
+    challenger_metric: &Metric,
+    lower_is_better: bool,
+) -> Value {
+    let challenger_win = match champion_metric.and_then(|m| m.value) {
+        None => true,
+        Some(champion) => {
+            let challenger = challenger_metric.value.unwrap_or(f64::NAN);
+            if lower_is_better {
+                challenger < champion
+            } else {
+                challenger > champion
+            }
+        }
+    };
+    json!({
+        "champion_name": text(champion, "name"),
+        "champion_version": text(champion, "version"),
+        "champion_metric": champion_metric.map(metric_json),
+        "challenger_metric": metric_json(challenger_metric),
+        "challenger_win": challenger_win,
+    })
+}
+
+/// Each metric of the challenger's run against the same metric of every champion's run; with
+/// no champions, against the highest earlier version of the same model (none: the challenger
+/// wins).
+fn compare_metrics(body: CompareRequest) -> Result<Value, ApiError> {
+    let lower_is_better = match body.lower_is_better {
+        OneOrMany::One(flag) => vec![flag; body.metric_name.len()],
+        OneOrMany::Many(flags) if flags.len() == 1 => vec![flags[0]; body.metric_name.len()],
+        OneOrMany::Many(flags) if flags.len() == body.metric_name.len() => flags,
+        OneOrMany::Many(_) => {
+            return Err(ApiError::unprocessable(
+                "lower_is_better must be one boolean or one per metric_name",
+            ))
+        }
+    };
+    let db = SpinSqlite::open_default()?;
+    let challenger = model_card(&db, &body.challenger_uid)?;
+    let champions: Vec<Map<String, Value>> = if body.champion_uid.is_empty() {
+        let version = registry_core::Version::parse(&text(&challenger, "version"))
+            .map_err(|e| ApiError::new(500, e.to_string()))?;
+        let query = registry_store::cards::ListQuery {
+            name: Some(text(&challenger, "name")),
+            repository: Some(text(&challenger, "repository")),
+            ..Default::default()
+        };
+        cards::list(&db, RegistryType::Model, &query)?
+            .into_iter()
+            .find(|c| {
+                registry_core::Version::parse(&text(c, "version"))
+                    .is_ok_and(|v| v.cmp_precedence(&version).is_lt())
+            })
+            .into_iter()
+            .collect()
+    } else {
+        body.champion_uid
+            .iter()
+            .map(|uid| model_card(&db, uid))
+            .collect::<Result<_, _>>()?
+    };
+    let mut report = Map::new();
+    for (name, lower) in body.metric_name.iter().zip(lower_is_better) {
+        let challenger_metric = run_metric(&db, &challenger, name)?;
+        let battles = if champions.is_empty() {
+            vec![json!({
+                "champion_name": "No model",
+                "champion_version": "No version",
+                "champion_metric": null,
+                "challenger_metric": metric_json(&challenger_metric),
+                "challenger_win": true,
+            })]
+        } else {
+            champions
+                .iter()
+                .map(|champion| {
+                    let metric = run_metric(&db, champion, name)?;
+                    Ok(battle(champion, Some(&metric), &challenger_metric, lower))
+                })
+                .collect::<Result<Vec<_>, ApiError>>()?
+        };
+        report.insert(name.clone(), Value::Array(battles));
+    }
+    Ok(json!({
+        "challenger_name": text(&challenger, "name"),
+        "challenger_version": text(&challenger, "version"),
+        "report": report,
+    }))
+}
+
+/// (Legacy) every metric of the run of the one model card selected like `cards/list` does.
+fn model_metrics(body: ListRequest) -> Result<Value, ApiError> {
+    let (registry, query) = body.for_registry(RegistryType::Model).into_query()?;
+    let db = SpinSqlite::open_default()?;
+    let found = cards::list(&db, registry, &query)?;
+    let card = match found.as_slice() {
+        [card] => card,
+        [] => return Err(ApiError::not_found("Model not found")),
+        _ => {
+            return Err(ApiError::unprocessable(
+                "more than one model card matches: give a uid, or name, repository and an exact version",
+            ))
+        }
+    };
+    let run = run_of(card)?;
+    let found = metrics::get(&db, &run, None)?;
+    Ok(json!({ "metrics": { "metric": found } }))
 }
