@@ -92,7 +92,7 @@ fn metrics_are_recorded_and_read_per_run() {
 }
 
 #[test]
-fn metrics_writes_need_the_prod_token_in_production() {
+fn metrics_and_registration_need_the_prod_token_in_production() {
     let host = Host::start(&[("APP_ENV", "production"), ("OPSML_PROD_TOKEN", "tok")]);
     let body =
         serde_json::to_vec(&json!({"metric": [{"run_uid": "r", "name": "m", "value": 1.0}]}))
@@ -106,6 +106,9 @@ fn metrics_writes_need_the_prod_token_in_production() {
         Some(&body),
     );
     assert_eq!(reply.status, 200, "{}", reply.text());
+    let register = json!({"name": "m", "repository": "r", "version": "1", "onnx": false});
+    let (status, body) = host.post_json("/opsml/models/register", &register, &[]);
+    assert_eq!(status, 401, "registering a model is a write: {body}");
     // Reads stay open.
     let (status, body) = host.post_json("/opsml/metrics", &json!({"run_uid": "r"}), &[]);
     assert_eq!(status, 200, "{body}");
@@ -373,4 +376,97 @@ fn model_metrics_and_comparisons_come_from_the_models_runs() {
         &[],
     );
     assert_eq!(status, 422, "three versions match");
+}
+
+#[test]
+fn registering_a_model_copies_it_to_the_deployment_folder() {
+    let host = Host::dev();
+    let dir = |v: &str| format!("opsml-root:/OPSML_MODEL_REGISTRY/team/clf/v{v}");
+    for (version, uid, weights) in [
+        ("1.0.0", "m1", "weights-1.0"),
+        ("1.1.0", "m2", "weights-1.1"),
+        ("2.0.0", "m3", "weights-2.0"),
+    ] {
+        let card = json!({"name": "clf", "repository": "team", "version": version, "uid": uid});
+        let (status, body) =
+            host.post_json("/opsml/cards/create", &create_request("model", card), &[]);
+        assert_eq!(status, 200, "{body}");
+        let model_uri = format!("{}/trained-model.joblib", dir(version));
+        let (status, _) = host.upload(&model_uri, weights.as_bytes(), weights.len() as u64, &[]);
+        assert_eq!(status, 200);
+        let metadata = json!({"model_name": "clf", "model_version": version, "model_repository": "team",
+                              "model_uri": model_uri, "onnx_uri": null});
+        let bytes = serde_json::to_vec(&metadata).unwrap();
+        let (status, _) = host.upload(
+            &format!("{}/model-metadata.json", dir(version)),
+            bytes.as_slice(),
+            bytes.len() as u64,
+            &[],
+        );
+        assert_eq!(status, 200);
+    }
+    let register = |version: &str, onnx: bool| {
+        host.post_json(
+            "/opsml/models/register",
+            &json!({"name": "clf", "repository": "team", "version": version, "onnx": onnx}),
+            &[],
+        )
+    };
+    let (status, body) = register("1", false);
+    assert_eq!(
+        (status, &body),
+        (200, &json!("opsml-root:/model_registry/team/clf/v1"))
+    );
+    let folder = body.as_str().unwrap();
+    let (_, listed) = host.files_list(folder);
+    assert_eq!(
+        listed,
+        json!({"files": [format!("{folder}/model-settings.json"), format!("{folder}/trained-model.joblib")]})
+    );
+    let (status, _, bytes) = host.download(&format!("{folder}/trained-model.joblib"));
+    assert_eq!(
+        (status, bytes.as_slice()),
+        (200, &b"weights-1.1"[..]),
+        "the highest 1.x"
+    );
+    let (_, _, settings) = host.download(&format!("{folder}/model-settings.json"));
+    let settings: Value = serde_json::from_slice(&settings).unwrap();
+    assert_eq!(settings["parameters"]["uri"], "./trained-model.joblib");
+    assert_eq!(settings["parameters"]["extra"]["model_version"], "1.1.0");
+
+    // Registering again after a new 1.x version replaces the folder's content.
+    let card = json!({"name": "clf", "repository": "team", "version": "1.2.0", "uid": "m4"});
+    host.post_json("/opsml/cards/create", &create_request("model", card), &[]);
+    let uri = format!("{}/trained-model.joblib", dir("1.2.0"));
+    host.upload(&uri, &b"weights-1.2"[..], 11, &[]);
+    let metadata = serde_json::to_vec(&json!({"model_name": "clf", "model_version": "1.2.0", "model_repository": "team", "model_uri": uri})).unwrap();
+    host.upload(
+        &format!("{}/model-metadata.json", dir("1.2.0")),
+        metadata.as_slice(),
+        metadata.len() as u64,
+        &[],
+    );
+    assert_eq!(register("1", false).0, 200);
+    let (_, _, bytes) = host.download(&format!("{folder}/trained-model.joblib"));
+    assert_eq!(bytes, b"weights-1.2");
+    assert_eq!(
+        register("1.0", false).1,
+        json!("opsml-root:/model_registry/team/clf/v1.0")
+    );
+
+    let (status, body) = register("1", true);
+    assert_eq!(status, 422, "no ONNX model: {body}");
+    assert!(detail(&body).contains("onnx_uri"), "{body}");
+    for bad in ["1.x", "1.2.3.4", "", "v1"] {
+        assert_eq!(register(bad, false).0, 422, "{bad}");
+    }
+    assert_eq!(register("7", false).0, 404);
+    // The deployment folder is readable, never uploadable.
+    let (status, _) = host.upload(
+        "opsml-root:/model_registry/team/clf/v1/x.bin",
+        &b"x"[..],
+        1,
+        &[],
+    );
+    assert_eq!(status, 422);
 }

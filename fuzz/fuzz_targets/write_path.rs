@@ -107,12 +107,14 @@ fn check_key(path: &str, key: &StorageKey, prefix: bool) {
     assert!(k.len() <= MAX_KEY_LEN);
     let segments: Vec<&str> = k.split('/').collect();
     assert_eq!(key.segments().collect::<Vec<_>>(), segments);
-    assert_eq!(
-        RegistryType::from_storage_folder(segments[0]),
-        Some(key.registry())
-    );
-    assert_eq!(key.registry().storage_folder(), segments[0]);
-    assert!(segments[0].starts_with("OPSML_") && segments[0].ends_with("_REGISTRY"));
+    assert_eq!(RegistryType::from_storage_folder(segments[0]), key.registry());
+    match key.registry() {
+        Some(registry) => {
+            assert_eq!(registry.storage_folder(), segments[0]);
+            assert!(segments[0].starts_with("OPSML_") && segments[0].ends_with("_REGISTRY"));
+        }
+        None => assert_eq!(segments[0], registry_core::write_path::DEPLOYMENT_FOLDER),
+    }
     assert_eq!(key.is_registry_root(), segments.len() == 1);
     if !prefix {
         assert!(segments.len() >= 2, "{k:?}");

@@ -4,8 +4,9 @@
 //! and `files/exists` answer from the file manifests, so a file is seen only once fully stored.
 
 use registry_core::range::{if_none_match, RangeRequest};
+use registry_core::validate_prefix;
+use registry_core::write_path::validate_read_path;
 use registry_core::zip::ZipWriter;
-use registry_core::{validate_prefix, validate_write_path};
 use registry_spin::http::{send_bytes, send_error, send_result, start_stream, RequestHead};
 use registry_spin::storage::{SpinKeyValue, SpinSqlite};
 use registry_spin::ApiError;
@@ -74,7 +75,7 @@ fn exists(head: &RequestHead) -> Result<Value, ApiError> {
 
 fn find(head: &RequestHead) -> Result<FileRecord, ApiError> {
     let path = path_param(head)?;
-    let key = validate_write_path(&path)?;
+    let key = validate_read_path(&path)?;
     let db = SpinSqlite::open_default()?;
     files::get(&db, key.as_str())?
         .ok_or_else(|| ApiError::not_found(format!("file not found: {path}")))

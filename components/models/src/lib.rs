@@ -1,17 +1,22 @@
 //! `models`: `POST /opsml/models/metadata` finds a model card (by uid, or by name, repository
 //! and version filter, highest version first) and answers the `model-metadata.json` the
 //! client stored with it: what CI needs to fetch a model by name and version.
+//! `POST /opsml/models/register` copies a model version's file to the deployment folder
+//! (`model_registry/<repository>/<name>/v<version>`), with a `model-settings.json`.
 //! `POST /opsml/models/compare_metrics` compares a challenger model's run metrics with its
 //! champions'; `POST /opsml/models/metrics` (legacy) answers a model's run metrics.
 
-use registry_core::RegistryType;
+use registry_core::card;
+use registry_core::write_path::{client_path, DEPLOYMENT_FOLDER};
+use registry_core::{validate_write_path, RegistryType};
 use registry_spin::http::{json_body, send_result, RequestHead};
 use registry_spin::list::ListRequest;
-use registry_spin::storage::{SpinKeyValue, SpinSqlite};
+use registry_spin::settings::WritePolicy;
+use registry_spin::storage::{new_id, now_unix, SpinKeyValue, SpinSqlite};
 use registry_spin::ApiError;
-use registry_store::blobs::{chunk_count, read_chunk};
+use registry_store::blobs::{chunk_count, delete_blob, read_chunk, BlobWriter, DEFAULT_CHUNK_SIZE};
 use registry_store::cards;
-use registry_store::files;
+use registry_store::files::{self, FileRecord};
 use registry_store::metrics::{self, Metric};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -33,6 +38,11 @@ async fn route(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiErr
         "/opsml/models/metadata" => metadata(json_body(req).await?),
         "/opsml/models/compare_metrics" => compare_metrics(json_body(req).await?),
         "/opsml/models/metrics" => model_metrics(json_body(req).await?),
+        "/opsml/models/register" => {
+            // It writes to storage: the prod token is needed in production.
+            WritePolicy::load().authorize(head)?;
+            register(json_body(req).await?)
+        }
         _ => Err(ApiError::not_found("Not Found")),
     }
 }
@@ -40,6 +50,17 @@ async fn route(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiErr
 /// The model selected like `cards/list` selects cards (`uid`, or `name`, `repository`,
 /// `version`, `ignore_release_candidate`), highest version first.
 fn metadata(body: ListRequest) -> Result<Value, ApiError> {
+    let db = SpinSqlite::open_default()?;
+    let kv = SpinKeyValue::open_default()?;
+    Ok(find_metadata(&db, &kv, body)?.1)
+}
+
+/// The selected model card and its stored `model-metadata.json`.
+fn find_metadata(
+    db: &SpinSqlite,
+    kv: &SpinKeyValue,
+    body: ListRequest,
+) -> Result<(Map<String, Value>, Value), ApiError> {
     let (registry, query) = body
         .for_registry(RegistryType::Model)
         .with_limit(1)
@@ -49,30 +70,22 @@ fn metadata(body: ListRequest) -> Result<Value, ApiError> {
             "give a model's uid, or its name (and repository, version)",
         ));
     }
-    let db = SpinSqlite::open_default()?;
-    let found = cards::list(&db, registry, &query)?;
-    let model = found
-        .first()
+    let model = cards::list(db, registry, &query)?
+        .into_iter()
+        .next()
         .ok_or_else(|| ApiError::not_found("Model not found"))?;
-    let text = |key: &str| {
-        model
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
     let path = format!(
         "{}/{}/{}/v{}/model-metadata.json",
         registry.storage_folder(),
-        text("repository"),
-        text("name"),
-        text("version")
+        text(&model, "repository"),
+        text(&model, "name"),
+        text(&model, "version")
     );
-    let file = files::get(&db, &path)?.ok_or_else(|| {
+    let file = files::get(db, &path)?.ok_or_else(|| {
         ApiError::not_found(format!(
             "model {} v{} has no model-metadata.json",
-            text("name"),
-            text("version")
+            text(&model, "name"),
+            text(&model, "version")
         ))
     })?;
     if file.size > MAX_METADATA_BYTES {
@@ -81,17 +94,17 @@ fn metadata(body: ListRequest) -> Result<Value, ApiError> {
             "the stored model-metadata.json is too large",
         ));
     }
-    let kv = SpinKeyValue::open_default()?;
     let mut bytes = Vec::with_capacity(file.size as usize);
     for index in 0..chunk_count(file.size, file.chunk_size) {
-        bytes.extend(read_chunk(&kv, &file.blob_id, index)?);
+        bytes.extend(read_chunk(kv, &file.blob_id, index)?);
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
+    let metadata = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             500,
             format!("the stored model-metadata.json is not JSON: {e}"),
         )
-    })
+    })?;
+    Ok((model, metadata))
 }
 
 fn text(card: &Map<String, Value>, key: &str) -> String {
@@ -261,4 +274,154 @@ fn model_metrics(body: ListRequest) -> Result<Value, ApiError> {
     let run = run_of(card)?;
     let found = metrics::get(&db, &run, None)?;
     Ok(json!({ "metrics": { "metric": found } }))
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+struct RegisterRequest {
+    name: String,
+    repository: String,
+    /// `1`, `1.2` or `1.2.3`: the highest matching version is registered under this name.
+    version: String,
+    #[serde(default = "yes")]
+    onnx: bool,
+    #[serde(default = "yes")]
+    ignore_release_candidate: bool,
+}
+
+/// Stores `bytes` (small: the settings file) at `key`, replacing what was there.
+fn put_small_file(
+    db: &SpinSqlite,
+    kv: &SpinKeyValue,
+    key: &str,
+    bytes: &[u8],
+) -> Result<(), ApiError> {
+    let algorithm = registry_spin::settings::digest_algorithm()?;
+    let blob_id = new_id();
+    files::begin(db, &blob_id, now_unix())?;
+    let mut writer = BlobWriter::new(kv, blob_id, algorithm, DEFAULT_CHUNK_SIZE);
+    writer.write(bytes)?;
+    let blob = writer.finish()?;
+    if let Some(old) = files::commit(db, key, &blob, now_unix())? {
+        let _ = delete_blob(kv, &old.blob_id, old.size, old.chunk_size);
+    }
+    Ok(())
+}
+
+/// Copies a stored file's bytes to `key` as a new blob, chunk by chunk.
+fn copy_file(
+    db: &SpinSqlite,
+    kv: &SpinKeyValue,
+    from: &FileRecord,
+    key: &str,
+) -> Result<(), ApiError> {
+    let blob_id = new_id();
+    files::begin(db, &blob_id, now_unix())?;
+    let mut writer = BlobWriter::new(
+        kv,
+        blob_id.clone(),
+        from.digest_algorithm,
+        DEFAULT_CHUNK_SIZE,
+    );
+    for index in 0..chunk_count(from.size, from.chunk_size) {
+        let chunk = match read_chunk(kv, &from.blob_id, index) {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                writer.abort();
+                let _ = files::abandon(db, &blob_id);
+                return Err(e.into());
+            }
+        };
+        writer.write(&chunk)?;
+    }
+    let blob = writer.finish()?;
+    if let Some(old) = files::commit(db, key, &blob, now_unix())? {
+        let _ = delete_blob(kv, &old.blob_id, old.size, old.chunk_size);
+    }
+    Ok(())
+}
+
+/// Registers the highest model version matching `version` (a major, major.minor or full
+/// version) at `model_registry/<repository>/<name>/v<version>`: the model file (ONNX unless
+/// `onnx` is false) and a `model-settings.json`, replacing what was registered there.
+/// Answers that folder as an `opsml-root:/` path.
+fn register(body: RegisterRequest) -> Result<Value, ApiError> {
+    let parts: Vec<&str> = body.version.split('.').collect();
+    if parts.len() > 3
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(ApiError::unprocessable(format!(
+            "version {:?} must be major[.minor[.patch]], e.g. 1, 1.2 or 1.2.3",
+            body.version
+        )));
+    }
+    let db = SpinSqlite::open_default()?;
+    let kv = SpinKeyValue::open_default()?;
+    let select: ListRequest = serde_json::from_value(json!({
+        "name": body.name,
+        "repository": body.repository,
+        "version": body.version,
+        "ignore_release_candidates": body.ignore_release_candidate,
+    }))
+    .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let (model, metadata) = find_metadata(&db, &kv, select)?;
+    let field = if body.onnx { "onnx_uri" } else { "model_uri" };
+    let model_uri = metadata.get(field).and_then(Value::as_str).ok_or_else(|| {
+        ApiError::unprocessable(format!(
+            "model {} v{} has no {field} (set \"onnx\": false for a model without ONNX)",
+            text(&model, "name"),
+            text(&model, "version")
+        ))
+    })?;
+    let source_key = validate_write_path(model_uri)?;
+    let source = files::get(&db, source_key.as_str())?
+        .ok_or_else(|| ApiError::not_found(format!("the model file {model_uri} is not stored")))?;
+    let file_name = source_key.as_str().rsplit('/').next().unwrap_or("model");
+
+    let folder = format!(
+        "{DEPLOYMENT_FOLDER}/{}/{}/v{}",
+        card::normalize(RegistryType::Model, &body.repository),
+        card::normalize(RegistryType::Model, &body.name),
+        body.version
+    );
+    // The folder is rebuilt: nothing of an earlier registration stays.
+    for old in files::list(&db, &folder)? {
+        if let Some(gone) = files::delete(&db, &old.path)? {
+            let _ = delete_blob(&kv, &gone.blob_id, gone.size, gone.chunk_size);
+        }
+    }
+    copy_file(&db, &kv, &source, &format!("{folder}/{file_name}"))?;
+    let underscored = |key: &str| text_of(&metadata, key).replace('-', "_");
+    let settings = json!({
+        "name": underscored("model_name"),
+        "implementation": "models.OnnxModel",
+        "parameters": {
+            "uri": format!("./{file_name}"),
+            "extra": {
+                "model_version": text_of(&metadata, "model_version"),
+                "opsml_name": underscored("model_name"),
+                "repository": underscored("model_repository"),
+            },
+        },
+    });
+    put_small_file(
+        &db,
+        &kv,
+        &format!("{folder}/model-settings.json"),
+        settings.to_string().as_bytes(),
+    )?;
+    Ok(Value::String(client_path(&folder)))
+}
+
+fn text_of(value: &Value, key: &str) -> String {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }

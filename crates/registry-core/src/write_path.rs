@@ -91,10 +91,15 @@ impl HttpError for PathError {
     }
 }
 
+/// Where `models/register` puts a model version for deployment (the reference's
+/// `opsml_registry_path`): readable like a registry folder, written only by the registrar.
+pub const DEPLOYMENT_FOLDER: &str = "model_registry";
+
 /// A validated location in storage, relative to the storage root.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StorageKey {
-    registry: RegistryType,
+    /// `None` for the deployment folder.
+    registry: Option<RegistryType>,
     key: String,
 }
 
@@ -104,8 +109,8 @@ impl StorageKey {
         &self.key
     }
 
-    /// The registry the key belongs to.
-    pub fn registry(&self) -> RegistryType {
+    /// The registry the key belongs to (`None` in the deployment folder).
+    pub fn registry(&self) -> Option<RegistryType> {
         self.registry
     }
 
@@ -180,7 +185,11 @@ fn check_segment(segment: &str) -> Result<(), PathError> {
     Ok(())
 }
 
-fn validate(path: &str, allow_registry_root: bool) -> Result<StorageKey, PathError> {
+fn validate(
+    path: &str,
+    allow_registry_root: bool,
+    allow_deployment: bool,
+) -> Result<StorageKey, PathError> {
     if path.is_empty() {
         return Err(PathError::Empty);
     }
@@ -193,8 +202,11 @@ fn validate(path: &str, allow_registry_root: bool) -> Result<StorageKey, PathErr
     let mut segments = key.split('/');
     let folder = segments.next().unwrap_or_default();
     check_segment(folder)?;
-    let registry = RegistryType::from_storage_folder(folder)
-        .ok_or_else(|| PathError::UnknownRegistryFolder(folder.to_string()))?;
+    let registry = match RegistryType::from_storage_folder(folder) {
+        Some(registry) => Some(registry),
+        None if allow_deployment && folder == DEPLOYMENT_FOLDER => None,
+        None => return Err(PathError::UnknownRegistryFolder(folder.to_string())),
+    };
     let mut rest = 0;
     for segment in segments {
         check_segment(segment)?;
@@ -212,22 +224,40 @@ fn validate(path: &str, allow_registry_root: bool) -> Result<StorageKey, PathErr
 /// Validates a path naming one object: uploads (`write_path` header), downloads and deletes.
 /// It must lie strictly inside a registry folder.
 pub fn validate_write_path(path: &str) -> Result<StorageKey, PathError> {
-    validate(path, false)
+    validate(path, false, false)
 }
 
-/// Validates a path used as a prefix (`files/list`, `files/exists`): a registry folder itself
-/// is allowed, as in the reference, and one trailing `/` is tolerated.
+/// Validates a path naming one object to read (`files/download`): inside a registry folder
+/// or the deployment folder.
+pub fn validate_read_path(path: &str) -> Result<StorageKey, PathError> {
+    validate(path, false, true)
+}
+
+/// Validates a path used as a prefix (`files/list`, `files/exists`, `files/delete`): a registry
+/// folder itself is allowed, as in the reference, so is the deployment folder, and one
+/// trailing `/` is tolerated.
 pub fn validate_prefix(path: &str) -> Result<StorageKey, PathError> {
     let trimmed = match path.strip_suffix('/') {
         Some(rest) if rest.len() >= PROXY_ROOT.len() => rest,
         _ => path,
     };
-    validate(trimmed, true)
+    validate(trimmed, true, true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deployment_folder_is_readable_not_writable() {
+        let path = "opsml-root:/model_registry/repo/name/v1/model.onnx";
+        assert!(validate_write_path(path).is_err());
+        let key = validate_read_path(path).unwrap();
+        assert_eq!((key.registry(), key.as_str()), (None, &path[12..]));
+        assert!(validate_prefix("opsml-root:/model_registry/repo").is_ok());
+        assert!(validate_read_path("opsml-root:/model_registry/../x").is_err());
+        assert!(validate_read_path("opsml-root:/other/x").is_err());
+    }
 
     #[test]
     fn accepted_paths() {
@@ -265,7 +295,7 @@ mod tests {
         ];
         for (path, registry, key) in table {
             let k = validate_write_path(path).unwrap();
-            assert_eq!((k.registry(), k.as_str()), (registry, key), "{path}");
+            assert_eq!((k.registry(), k.as_str()), (Some(registry), key), "{path}");
             assert_eq!(k.client_path(), path);
             assert_eq!(validate_prefix(path).unwrap(), k);
         }
