@@ -14,7 +14,7 @@ use registry_spin::list::ListRequest;
 use registry_spin::settings::WritePolicy;
 use registry_spin::storage::{new_id, now_unix, SpinKeyValue, SpinSqlite};
 use registry_spin::ApiError;
-use registry_store::blobs::{chunk_count, delete_blob, read_chunk, BlobWriter, DEFAULT_CHUNK_SIZE};
+use registry_store::blobs::{chunk_count, read_chunk, BlobWriter, DEFAULT_CHUNK_SIZE};
 use registry_store::cards;
 use registry_store::files::{self, FileRecord};
 use registry_store::metrics::{self, Metric};
@@ -305,10 +305,7 @@ fn put_small_file(
     let mut writer = BlobWriter::new(kv, blob_id, algorithm, DEFAULT_CHUNK_SIZE);
     writer.write(bytes)?;
     let blob = writer.finish()?;
-    if let Some(old) = files::commit(db, key, &blob, now_unix())? {
-        let _ = delete_blob(kv, &old.blob_id, old.size, old.chunk_size);
-    }
-    Ok(())
+    Ok(files::commit_replacing(db, kv, key, &blob, now_unix())?)
 }
 
 /// Copies a stored file's bytes to `key` as a new blob, chunk by chunk.
@@ -338,10 +335,7 @@ fn copy_file(
         writer.write(&chunk)?;
     }
     let blob = writer.finish()?;
-    if let Some(old) = files::commit(db, key, &blob, now_unix())? {
-        let _ = delete_blob(kv, &old.blob_id, old.size, old.chunk_size);
-    }
-    Ok(())
+    Ok(files::commit_replacing(db, kv, key, &blob, now_unix())?)
 }
 
 /// Registers the highest model version matching `version` (a major, major.minor or full
@@ -390,11 +384,7 @@ fn register(body: RegisterRequest) -> Result<Value, ApiError> {
         body.version
     );
     // The folder is rebuilt: nothing of an earlier registration stays.
-    for old in files::list(&db, &folder)? {
-        if let Some(gone) = files::delete(&db, &old.path)? {
-            let _ = delete_blob(&kv, &gone.blob_id, gone.size, gone.chunk_size);
-        }
-    }
+    files::delete_under(&db, &kv, &folder)?;
     copy_file(&db, &kv, &source, &format!("{folder}/{file_name}"))?;
     let underscored = |key: &str| text_of(&metadata, key).replace('-', "_");
     let settings = json!({

@@ -11,7 +11,7 @@ use registry_spin::http::{send_result, RequestHead};
 use registry_spin::settings::{digest_algorithm, UploadLimits, WritePolicy};
 use registry_spin::storage::{new_id, now_unix, SpinKeyValue, SpinSqlite};
 use registry_spin::ApiError;
-use registry_store::blobs::{delete_blob, delete_partial_blob, BlobWriter, DEFAULT_CHUNK_SIZE};
+use registry_store::blobs::{delete_partial_blob, BlobWriter, DEFAULT_CHUNK_SIZE};
 use registry_store::files;
 use serde_json::{json, Value};
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
@@ -49,12 +49,7 @@ fn delete(head: &RequestHead) -> Result<Value, ApiError> {
     }
     let db = SpinSqlite::open_default()?;
     let kv = SpinKeyValue::open_default()?;
-    for file in files::list(&db, prefix.as_str())? {
-        if let Some(gone) = files::delete(&db, &file.path)? {
-            // The row is gone, so the bytes are unreachable; a failure only leaves garbage.
-            let _ = delete_blob(&kv, &gone.blob_id, gone.size, gone.chunk_size);
-        }
-    }
+    files::delete_under(&db, &kv, prefix.as_str())?;
     Ok(json!({ "deleted": true }))
 }
 
@@ -95,11 +90,7 @@ fn upload(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiError> {
     let blob = writer.finish().inspect_err(|_| {
         let _ = files::abandon(&db, &blob_id);
     })?;
-    let replaced = files::commit(&db, key.as_str(), &blob, now_unix())?;
-    if let Some(old) = replaced {
-        // The old bytes are unreachable now; a failure here only leaves garbage behind.
-        let _ = delete_blob(&kv, &old.blob_id, old.size, old.chunk_size);
-    }
+    files::commit_replacing(&db, &kv, key.as_str(), &blob, now_unix())?;
     Ok(json!({ "storage_uri": key.client_path() }))
 }
 

@@ -1,8 +1,8 @@
 //! File manifests: a file exists (for list, exists and download) exactly when its row here
 //! exists, and the row is written only after every chunk of its blob is stored.
 
-use crate::blobs::{DigestAlgorithm, StoredBlob};
-use crate::{Result, Row, Sql, SqlValue, StoreError};
+use crate::blobs::{delete_blob, DigestAlgorithm, StoredBlob};
+use crate::{KeyValue, Result, Row, Sql, SqlValue, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRecord {
@@ -91,6 +91,34 @@ pub fn commit(db: &dyn Sql, path: &str, blob: &StoredBlob, now: i64) -> Result<O
         &[blob.blob_id.as_str().into()],
     )?;
     Ok(previous.filter(|p| p.blob_id != blob.blob_id))
+}
+
+/// [`commit`], then deletes the replaced file's bytes (best effort: once its row is gone they
+/// are unreachable, so a failure only leaves garbage behind).
+pub fn commit_replacing(
+    db: &dyn Sql,
+    kv: &dyn KeyValue,
+    path: &str,
+    blob: &StoredBlob,
+    now: i64,
+) -> Result<()> {
+    if let Some(old) = commit(db, path, blob, now)? {
+        let _ = delete_blob(kv, &old.blob_id, old.size, old.chunk_size);
+    }
+    Ok(())
+}
+
+/// Deletes every file at or under `prefix`, rows first, then their bytes (best effort, as in
+/// [`commit_replacing`]). Returns how many files went.
+pub fn delete_under(db: &dyn Sql, kv: &dyn KeyValue, prefix: &str) -> Result<usize> {
+    let mut deleted = 0;
+    for file in list(db, prefix)? {
+        if let Some(gone) = delete(db, &file.path)? {
+            let _ = delete_blob(kv, &gone.blob_id, gone.size, gone.chunk_size);
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }
 
 /// Forgets a pending blob whose chunks the caller has deleted.
@@ -221,6 +249,29 @@ mod tests {
         assert_eq!(paths("R/a/"), ["R/a", "R/a/x", "R/a/y/z"]);
         assert_eq!(paths("R/a/y"), ["R/a/y/z"]);
         assert!(paths("R/b").is_empty());
+    }
+
+    #[test]
+    fn replacing_and_deleting_free_the_bytes() {
+        use crate::blobs::{BlobWriter, DigestAlgorithm};
+        use crate::testing::MemoryKv;
+        let db = db();
+        let kv = MemoryKv::default();
+        let store = |id: &str, bytes: &[u8]| {
+            let mut w = BlobWriter::new(&kv, id.into(), DigestAlgorithm::Blake3, 4);
+            w.write(bytes).unwrap();
+            w.finish().unwrap()
+        };
+        let first = store("b1", b"0123456789");
+        commit_replacing(&db, &kv, "R/d/f", &first, 1).unwrap();
+        let second = store("b2", b"abc");
+        commit_replacing(&db, &kv, "R/d/f", &second, 2).unwrap();
+        assert_eq!(kv.0.borrow().len(), 1, "the first file's 3 chunks are gone");
+        let third = store("b3", b"xyz");
+        commit_replacing(&db, &kv, "R/d/g", &third, 3).unwrap();
+        assert_eq!(delete_under(&db, &kv, "R/d").unwrap(), 2);
+        assert!(kv.0.borrow().is_empty());
+        assert!(list(&db, "R").unwrap().is_empty());
     }
 
     #[test]
