@@ -1,8 +1,8 @@
 //! File manifests: a file exists (for list, exists and download) exactly when its row here
 //! exists, and the row is written only after every chunk of its blob is stored.
 
-use crate::blobs::{delete_blob, DigestAlgorithm, StoredBlob};
-use crate::{KeyValue, Result, Row, Sql, SqlValue, StoreError};
+use crate::blobs::{BlobStore, DigestAlgorithm, StoredBlob};
+use crate::{Result, Row, Sql, SqlValue, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRecord {
@@ -97,24 +97,24 @@ pub fn commit(db: &dyn Sql, path: &str, blob: &StoredBlob, now: i64) -> Result<O
 /// are unreachable, so a failure only leaves garbage behind).
 pub fn commit_replacing(
     db: &dyn Sql,
-    kv: &dyn KeyValue,
+    blobs: &dyn BlobStore,
     path: &str,
     blob: &StoredBlob,
     now: i64,
 ) -> Result<()> {
     if let Some(old) = commit(db, path, blob, now)? {
-        let _ = delete_blob(kv, &old.blob_id, old.size, old.chunk_size);
+        let _ = blobs.delete(&old);
     }
     Ok(())
 }
 
 /// Deletes every file at or under `prefix`, rows first, then their bytes (best effort, as in
 /// [`commit_replacing`]). Returns how many files went.
-pub fn delete_under(db: &dyn Sql, kv: &dyn KeyValue, prefix: &str) -> Result<usize> {
+pub fn delete_under(db: &dyn Sql, blobs: &dyn BlobStore, prefix: &str) -> Result<usize> {
     let mut deleted = 0;
     for file in list(db, prefix)? {
         if let Some(gone) = delete(db, &file.path)? {
-            let _ = delete_blob(kv, &gone.blob_id, gone.size, gone.chunk_size);
+            let _ = blobs.delete(&gone);
             deleted += 1;
         }
     }
@@ -253,24 +253,27 @@ mod tests {
 
     #[test]
     fn replacing_and_deleting_free_the_bytes() {
-        use crate::blobs::{BlobWriter, DigestAlgorithm};
+        use crate::blobs::{BlobStore, ChunkStore, DigestAlgorithm};
         use crate::testing::MemoryKv;
         let db = db();
-        let kv = MemoryKv::default();
+        let blobs = ChunkStore(MemoryKv::default());
         let store = |id: &str, bytes: &[u8]| {
-            let mut w = BlobWriter::new(&kv, id.into(), DigestAlgorithm::Blake3, 4);
+            let mut w = blobs
+                .create(&db, id, DigestAlgorithm::Blake3, None)
+                .unwrap();
             w.write(bytes).unwrap();
             w.finish().unwrap()
         };
+        let chunks = || blobs.0 .0.borrow().len();
         let first = store("b1", b"0123456789");
-        commit_replacing(&db, &kv, "R/d/f", &first, 1).unwrap();
+        commit_replacing(&db, &blobs, "R/d/f", &first, 1).unwrap();
         let second = store("b2", b"abc");
-        commit_replacing(&db, &kv, "R/d/f", &second, 2).unwrap();
-        assert_eq!(kv.0.borrow().len(), 1, "the first file's 3 chunks are gone");
+        commit_replacing(&db, &blobs, "R/d/f", &second, 2).unwrap();
+        assert_eq!(chunks(), 1, "the first file's chunk is gone");
         let third = store("b3", b"xyz");
-        commit_replacing(&db, &kv, "R/d/g", &third, 3).unwrap();
-        assert_eq!(delete_under(&db, &kv, "R/d").unwrap(), 2);
-        assert!(kv.0.borrow().is_empty());
+        commit_replacing(&db, &blobs, "R/d/g", &third, 3).unwrap();
+        assert_eq!(delete_under(&db, &blobs, "R/d").unwrap(), 2);
+        assert_eq!(chunks(), 0);
         assert!(list(&db, "R").unwrap().is_empty());
     }
 

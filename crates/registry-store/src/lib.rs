@@ -9,7 +9,7 @@ pub mod metrics;
 pub mod schema;
 pub mod sql;
 
-pub use sql::{Row, Sql, SqlValue};
+pub use sql::{Dialect, Row, Sql, SqlValue};
 
 /// A storage failure, with the message a client or an operator should see.
 #[derive(Debug, Clone, PartialEq, Eq)]

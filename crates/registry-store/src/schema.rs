@@ -1,7 +1,8 @@
 //! The schema, applied on first use by whichever request comes first. Every statement is
-//! idempotent (`IF NOT EXISTS`), so concurrent first requests cannot fail each other.
+//! idempotent (`IF NOT EXISTS`). On PostgreSQL the migration runs in one transaction under an
+//! advisory lock, because concurrent `CREATE TABLE IF NOT EXISTS` can fail there.
 
-use crate::{Result, Sql};
+use crate::{Dialect, Result, Sql};
 
 /// Migrations in order; a deployed entry never changes, new ones are appended.
 const MIGRATIONS: &[&[&str]] = &[&[
@@ -44,36 +45,87 @@ const MIGRATIONS: &[&[&str]] = &[&[
         timestamp BIGINT
     )",
     "CREATE INDEX IF NOT EXISTS opsml_run_metrics_by_run ON opsml_run_metrics (run_uid, name)",
+], &[
+    // The S3 multipart upload behind a pending blob, so a dead upload can be aborted.
+    "CREATE TABLE IF NOT EXISTS opsml_multipart_uploads (
+        blob_id TEXT PRIMARY KEY,
+        upload_id TEXT NOT NULL
+    )",
 ]];
 
-/// Brings the schema up to date; cheap when it already is (one query).
-pub fn migrate(db: &dyn Sql) -> Result<()> {
+/// The number of the newest migration.
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// Any number, as long as it is the same everywhere: the key of the migration's advisory lock.
+const MIGRATION_LOCK: i64 = 0x6f70_736d_6c;
+
+/// A statement as `dialect` needs it. PostgreSQL gets 64-bit integers (versions and sizes
+/// exceed 32 bits) and byte-order text comparison (`COLLATE "C"`), which the SemVer
+/// precedence key and the folder range queries rely on, as SQLite's default does.
+fn adapt(statement: &str, dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Sqlite => statement.to_string(),
+        Dialect::Postgres => statement
+            .replace(" INTEGER", " BIGINT")
+            .replace(" TEXT", " TEXT COLLATE \"C\""),
+    }
+}
+
+fn applied_version(db: &dyn Sql) -> Result<i64> {
     db.execute(
-        "CREATE TABLE IF NOT EXISTS opsml_schema_migrations (version INTEGER PRIMARY KEY)",
+        "SELECT COALESCE(MAX(version), 0) FROM opsml_schema_migrations",
+        &[],
+    )?
+    .first()
+    .map(|r| r.int(0))
+    .transpose()
+    .map(|v| v.unwrap_or(0))
+}
+
+/// Brings the schema up to date; one query when it already is.
+pub fn migrate(db: &dyn Sql) -> Result<()> {
+    if matches!(applied_version(db), Ok(v) if v >= LATEST) {
+        return Ok(());
+    }
+    let dialect = db.dialect();
+    if dialect == Dialect::Postgres {
+        db.execute("BEGIN", &[])?;
+        let applied = db
+            .execute("SELECT pg_advisory_xact_lock(?)", &[MIGRATION_LOCK.into()])
+            .and_then(|_| apply(db, dialect));
+        return match applied {
+            Ok(()) => db.execute("COMMIT", &[]).map(drop),
+            Err(e) => {
+                let _ = db.execute("ROLLBACK", &[]);
+                Err(e)
+            }
+        };
+    }
+    apply(db, dialect)
+}
+
+fn apply(db: &dyn Sql, dialect: Dialect) -> Result<()> {
+    db.execute(
+        &adapt(
+            "CREATE TABLE IF NOT EXISTS opsml_schema_migrations (version INTEGER PRIMARY KEY)",
+            dialect,
+        ),
         &[],
     )?;
-    let applied = db
-        .execute(
-            "SELECT COALESCE(MAX(version), 0) FROM opsml_schema_migrations",
-            &[],
-        )?
-        .first()
-        .map(|r| r.int(0))
-        .transpose()?
-        .unwrap_or(0);
+    let applied = applied_version(db)?;
     for (i, statements) in MIGRATIONS.iter().enumerate() {
         let version = i as i64 + 1;
         if version <= applied {
             continue;
         }
         for statement in *statements {
-            db.execute(statement, &[])?;
+            db.execute(&adapt(statement, dialect), &[])?;
         }
         // Another instance may have recorded it first; either way it is applied.
-        let _ = db.execute(
-            "INSERT INTO opsml_schema_migrations (version) VALUES (?)",
+        db.execute(
+            "INSERT INTO opsml_schema_migrations (version) VALUES (?) ON CONFLICT DO NOTHING",
             &[version.into()],
-        );
+        )?;
     }
     Ok(())
 }
@@ -91,6 +143,19 @@ mod tests {
         let v = db
             .execute("SELECT MAX(version) FROM opsml_schema_migrations", &[])
             .unwrap();
-        assert_eq!(v[0].int(0).unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(v[0].int(0).unwrap(), LATEST);
+    }
+
+    #[test]
+    fn postgres_gets_wide_integers_and_byte_order_text() {
+        assert_eq!(
+            adapt(
+                "CREATE TABLE t (v INTEGER PRIMARY KEY, p TEXT NOT NULL)",
+                Dialect::Postgres
+            ),
+            "CREATE TABLE t (v BIGINT PRIMARY KEY, p TEXT COLLATE \"C\" NOT NULL)"
+        );
+        let sqlite = "CREATE TABLE t (v INTEGER)";
+        assert_eq!(adapt(sqlite, Dialect::Sqlite), sqlite);
     }
 }

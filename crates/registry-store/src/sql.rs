@@ -1,4 +1,7 @@
 //! The SQL seam: one `execute` with positional `?` parameters, as Spin's sqlite interface has.
+//! Statements are written once, in the SQL that SQLite and PostgreSQL share; a PostgreSQL
+//! backend numbers the placeholders ([`numbered_placeholders`]) and the schema adapts its
+//! column types ([`crate::schema`]).
 
 use crate::{Result, StoreError};
 
@@ -59,7 +62,57 @@ impl Row {
     }
 }
 
+/// The database behind a [`Sql`]: only the schema and the migration lock differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
 pub trait Sql {
     /// Runs one statement; returns its rows (empty for statements without results).
     fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<Vec<Row>>;
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+}
+
+/// `?` placeholders as PostgreSQL's `$1, $2, …`; a `?` inside a quoted string or identifier
+/// stays as it is.
+pub fn numbered_placeholders(statement: &str) -> String {
+    let mut out = String::with_capacity(statement.len() + 8);
+    let mut quote: Option<char> = None;
+    let mut next = 1;
+    for c in statement.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '?') => {
+                out.push('$');
+                out.push_str(&next.to_string());
+                next += 1;
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_outside_quotes() {
+        assert_eq!(
+            numbered_placeholders("SELECT a FROM t WHERE b = ? AND c = '?' AND \"d?\" < ? LIMIT ?"),
+            "SELECT a FROM t WHERE b = $1 AND c = '?' AND \"d?\" < $2 LIMIT $3"
+        );
+        // A doubled quote inside a string closes and reopens it: still inside.
+        assert_eq!(numbered_placeholders("'it''s ?' ?"), "'it''s ?' $1");
+        assert_eq!(numbered_placeholders("no params"), "no params");
+    }
 }
