@@ -57,7 +57,7 @@ const MIGRATIONS: &[&[&str]] = &[&[
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
 /// Any number, as long as it is the same everywhere: the key of the migration's advisory lock.
-const MIGRATION_LOCK: i64 = 0x6f70_736d_6c;
+const MIGRATION_LOCK: i64 = 0x006f_7073_6d6c;
 
 /// A statement as `dialect` needs it. PostgreSQL gets 64-bit integers (versions and sizes
 /// exceed 32 bits) and byte-order text comparison (`COLLATE "C"`), which the SemVer
