@@ -1,0 +1,350 @@
+//! The native baseline ("the limit"): what the same card read costs without WebAssembly, and
+//! what a plain file copy over loopback HTTP costs.
+//!
+//! * `POST /opsml/cards/list` parses the body the way the get-card component does
+//!   (registry-spin's `ListRequest`, re-stated here because that crate links spin-sdk), then runs
+//!   the component's own statements — `registry_store::schema::migrate` and
+//!   `registry_store::cards::list` — over rusqlite on the SQLite file our host wrote, through a
+//!   pool of connections opened as opsml-host opens them (WAL, busy timeout), statements
+//!   prepared per call as opsml-host does, and answers the same JSON.
+//! * `GET /files/<name>` streams `<files-dir>/<name>` (1 MiB reads on a thread);
+//!   `PUT /files/<name>` writes the request body there.
+
+use crate::args::{runtime, Args};
+use crate::body::{ChannelBody, CHUNK};
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Either, Full};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use registry_core::card::{self, card_fields};
+use registry_core::filter::default_list_limit;
+use registry_core::{RegistryType, VersionFilter};
+use registry_store::cards::{self, ListQuery};
+use registry_store::{Row, Sql, SqlValue, StoreError};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+type Body = Either<Full<Bytes>, ChannelBody>;
+
+struct State {
+    db_path: Option<PathBuf>,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+    files_dir: Option<PathBuf>,
+}
+
+impl State {
+    fn take(&self) -> Result<rusqlite::Connection, String> {
+        if let Some(conn) = self.idle.lock().unwrap().pop() {
+            return Ok(conn);
+        }
+        let path = self.db_path.as_ref().ok_or("no --db given")?;
+        let open = || -> rusqlite::Result<rusqlite::Connection> {
+            let conn = rusqlite::Connection::open(path)?;
+            conn.busy_timeout(Duration::from_secs(10))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            Ok(conn)
+        };
+        open().map_err(|e| format!("cannot open {}: {e}", path.display()))
+    }
+
+    fn give_back(&self, conn: rusqlite::Connection) {
+        let mut idle = self.idle.lock().unwrap();
+        if idle.len() < 16 {
+            idle.push(conn);
+        }
+    }
+}
+
+/// `registry_store::Sql` over one rusqlite connection.
+struct Native<'a>(&'a rusqlite::Connection);
+
+impl Sql for Native<'_> {
+    fn execute(&self, statement: &str, params: &[SqlValue]) -> registry_store::Result<Vec<Row>> {
+        use rusqlite::types::{Value as V, ValueRef};
+        let fail = |e: rusqlite::Error| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
+            _ => StoreError::Backend(e.to_string()),
+        };
+        let mut stmt = self.0.prepare(statement).map_err(fail)?;
+        for (i, p) in params.iter().enumerate() {
+            let value = match p {
+                SqlValue::Integer(v) => V::Integer(*v),
+                SqlValue::Real(v) => V::Real(*v),
+                SqlValue::Text(v) => V::Text(v.clone()),
+                SqlValue::Blob(v) => V::Blob(v.clone()),
+                SqlValue::Null => V::Null,
+            };
+            stmt.raw_bind_parameter(i + 1, value).map_err(fail)?;
+        }
+        let columns = stmt.column_count();
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(fail)? {
+            let mut values = Vec::with_capacity(columns);
+            for i in 0..columns {
+                values.push(match row.get_ref(i).map_err(fail)? {
+                    ValueRef::Null => SqlValue::Null,
+                    ValueRef::Integer(v) => SqlValue::Integer(v),
+                    ValueRef::Real(v) => SqlValue::Real(v),
+                    ValueRef::Text(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
+                });
+            }
+            out.push(Row(values));
+        }
+        Ok(out)
+    }
+}
+
+/// The `cards/list` body as the opsml client sends it (the fields registry-spin's
+/// `ListRequest` accepts).
+#[derive(Deserialize)]
+struct ListBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    repository: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    uid: Option<String>,
+    #[serde(default)]
+    max_date: Option<String>,
+    #[serde(default)]
+    limit: Option<Value>,
+    #[serde(default)]
+    tags: Option<Map<String, Value>>,
+    #[serde(default, alias = "ignore_release_candidate")]
+    ignore_release_candidates: Option<bool>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    project_id: Option<Value>,
+    #[serde(default)]
+    registry_type: Option<String>,
+    #[serde(default)]
+    table_name: Option<String>,
+    #[serde(default)]
+    query_terms: Option<Map<String, Value>>,
+    #[serde(default)]
+    sort_by_timestamp: Option<bool>,
+}
+
+struct Refused(StatusCode, String);
+
+fn unprocessable(m: impl std::fmt::Display) -> Refused {
+    Refused(StatusCode::UNPROCESSABLE_ENTITY, m.to_string())
+}
+
+fn into_query(body: ListBody) -> Result<(RegistryType, ListQuery), Refused> {
+    let registry = RegistryType::resolve(body.table_name.as_deref(), body.registry_type.as_deref())
+        .map_err(unprocessable)?;
+    let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+    let name = non_empty(body.name).map(|n| card::normalize(registry, &n));
+    let repository = non_empty(body.repository).map(|r| card::normalize(registry, &r));
+    let given_limit = match body.limit {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(n.as_i64().ok_or_else(|| unprocessable("limit"))?),
+        Some(Value::String(s)) => Some(s.trim().parse().map_err(|_| unprocessable("limit"))?),
+        Some(other) => return Err(unprocessable(format!("limit {other}"))),
+    };
+    let limit = match default_list_limit(name.as_deref(), repository.as_deref(), given_limit) {
+        Some(l) if l < 0 => return Err(unprocessable("limit must not be negative")),
+        Some(0) | None => None,
+        Some(l) => Some(l as u64),
+    };
+    let max_timestamp = match &body.max_date {
+        Some(date) => Some(card::end_of_day_micros(date).ok_or_else(|| unprocessable("max_date"))?),
+        None => None,
+    };
+    let query_terms = body.query_terms.unwrap_or_default();
+    let fields = card_fields(registry);
+    if let Some(term) = query_terms.keys().find(|k| !fields.contains(&k.as_str())) {
+        return Err(unprocessable(format!("query_terms: {term:?} is not a field")));
+    }
+    let version = non_empty(body.version)
+        .map(|v| VersionFilter::parse(&v))
+        .transpose()
+        .map_err(unprocessable)?;
+    Ok((
+        registry,
+        ListQuery {
+            name,
+            repository,
+            uid: non_empty(body.uid),
+            version,
+            max_timestamp,
+            limit,
+            tags: body.tags.unwrap_or_default(),
+            query_terms,
+            ignore_release_candidates: body.ignore_release_candidates.unwrap_or(false),
+            sort_by_timestamp: body.sort_by_timestamp.unwrap_or(false),
+        },
+    ))
+}
+
+fn list(state: &State, body: &[u8]) -> Result<Value, Refused> {
+    let body: ListBody = serde_json::from_slice(body).map_err(unprocessable)?;
+    let (registry, query) = into_query(body)?;
+    let conn = state.take().map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    let result = (|| {
+        let db = Native(&conn);
+        registry_store::schema::migrate(&db)?;
+        cards::list(&db, registry, &query)
+    })();
+    state.give_back(conn);
+    let found = result.map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    Ok(json!({ "cards": found }))
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
+    let bytes = Bytes::from(serde_json::to_vec(value).expect("JSON values serialize"));
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "application/json")
+        .header(CONTENT_LENGTH, bytes.len())
+        .body(Either::Left(Full::new(bytes)))
+        .expect("valid response")
+}
+
+fn detail(status: StatusCode, message: impl std::fmt::Display) -> Response<Body> {
+    json_response(status, &json!({ "detail": message.to_string() }))
+}
+
+/// `<files-dir>/<name>` for a plain file name (no separators, no dot names).
+fn file_path(state: &State, name: &str) -> Option<PathBuf> {
+    let dir = state.files_dir.as_ref()?;
+    let ok = !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\']);
+    ok.then(|| dir.join(name))
+}
+
+fn serve_file(path: &Path) -> Response<Body> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(_) => return detail(StatusCode::NOT_FOUND, "Not Found"),
+    };
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let (tx, rx) = mpsc::channel(4);
+    std::thread::spawn(move || {
+        let mut file = file;
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            match file.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    Response::builder()
+        .header(CONTENT_TYPE, "application/octet-stream")
+        .header(CONTENT_LENGTH, size)
+        .body(Either::Right(ChannelBody::new(rx, Some(size))))
+        .expect("valid response")
+}
+
+async fn store_file(path: PathBuf, body: Incoming) -> Response<Body> {
+    let (tx, mut rx) = mpsc::channel::<Bytes>(8);
+    let writer = std::thread::spawn(move || -> std::io::Result<u64> {
+        let tmp = path.with_extension("partial");
+        let mut file = std::fs::File::create(&tmp)?;
+        let mut written = 0u64;
+        while let Some(chunk) = rx.blocking_recv() {
+            file.write_all(&chunk)?;
+            written += chunk.len() as u64;
+        }
+        file.flush()?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(written)
+    });
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    if tx.send(data).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            Err(e) => return detail(StatusCode::BAD_REQUEST, e),
+        }
+    }
+    drop(tx);
+    match tokio::task::spawn_blocking(move || writer.join()).await {
+        Ok(Ok(Ok(bytes))) => json_response(StatusCode::CREATED, &json!({ "bytes": bytes })),
+        Ok(Ok(Err(e))) => detail(StatusCode::SERVICE_UNAVAILABLE, e),
+        _ => detail(StatusCode::INTERNAL_SERVER_ERROR, "writer failed"),
+    }
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, std::convert::Infallible> {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    let response = match (method, path.as_str()) {
+        (Method::GET, "/opsml/healthcheck") => json_response(StatusCode::OK, &json!({"is_alive": true})),
+        (Method::POST, "/opsml/cards/list") => match req.into_body().collect().await {
+            Ok(body) => match list(&state, &body.to_bytes()) {
+                Ok(v) => json_response(StatusCode::OK, &v),
+                Err(Refused(status, m)) => detail(status, m),
+            },
+            Err(e) => detail(StatusCode::BAD_REQUEST, e),
+        },
+        (m, p) if p.starts_with("/files/") => match file_path(&state, &p["/files/".len()..]) {
+            None => detail(StatusCode::NOT_FOUND, "Not Found"),
+            Some(file) if m == Method::GET => serve_file(&file),
+            Some(file) if m == Method::PUT => store_file(file, req.into_body()).await,
+            Some(_) => detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
+        },
+        _ => detail(StatusCode::NOT_FOUND, "Not Found"),
+    };
+    Ok(response)
+}
+
+pub fn main(argv: Vec<String>) -> Result<()> {
+    let args = Args::parse(argv, &[])?;
+    let listen = args.get("listen").unwrap_or("127.0.0.1:3100").to_string();
+    let threads: usize = args.parsed("threads")?.unwrap_or(2);
+    let state = Arc::new(State {
+        db_path: args.get("db").map(PathBuf::from),
+        idle: Mutex::new(Vec::new()),
+        files_dir: args.get("files-dir").map(PathBuf::from),
+    });
+    if let Some(path) = &state.db_path {
+        if !path.exists() {
+            anyhow::bail!("--db {}: no such file", path.display());
+        }
+    }
+    runtime(threads)?.block_on(async move {
+        let listener = TcpListener::bind(&listen).await.with_context(|| format!("bind {listen}"))?;
+        eprintln!("opsml-bench serve: listening on http://{listen}");
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            let state = state.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}
