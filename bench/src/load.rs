@@ -70,8 +70,9 @@ enum Scenario {
     Replay(Vec<Prepared>),
     /// opsml: `POST cards/version` then `POST cards/create` with that version.
     OpsmlCreate { prefix: String, names: u64 },
-    /// MLflow: `POST model-versions/create` (the registered models exist already).
-    MlflowCreate { prefix: String, names: u64 },
+    /// MLflow: `POST model-versions/create` (the registered models and the run exist already):
+    /// the model's source is a folder of that run's artifacts, as `log_model` + register makes it.
+    MlflowCreate { prefix: String, names: u64, run_id: String, artifact_uri: String },
 }
 
 /// One keep-alive connection, re-opened if the server closes it.
@@ -221,10 +222,10 @@ async fn one_op(shared: &Shared, conn: &mut Conn, conn_id: u64, k: u64, i: u64) 
                 bail!("cards/create answered {answer}");
             }
         }
-        Scenario::MlflowCreate { prefix, names } => {
+        Scenario::MlflowCreate { prefix, names, run_id, artifact_uri } => {
             let name = format!("{prefix}-c{conn_id}-n{}", k % names);
             let body = json!({
-                "name": name, "source": format!("mlflow-artifacts:/bench/{name}/{k}"),
+                "name": name, "source": format!("{artifact_uri}/{name}/{k}"), "run_id": run_id,
                 "description": "bench", "tags": [{"key": "bench", "value": "create"}],
             });
             let path = format!("{}/api/2.0/mlflow/model-versions/create", shared.prefix);
@@ -316,6 +317,8 @@ pub fn main(argv: Vec<String>) -> Result<()> {
         (None, Some("mlflow-create")) => Scenario::MlflowCreate {
             prefix: args.required("prefix")?.to_string(),
             names,
+            run_id: args.required("run-id")?.to_string(),
+            artifact_uri: args.required("artifact-uri")?.to_string(),
         },
         _ => bail!("give --requests-file F or --scenario opsml-create|mlflow-create"),
     };

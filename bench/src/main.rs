@@ -41,7 +41,7 @@ fn usage() -> ! {
          \n\
          load     --base URL (--requests-file F.jsonl | --scenario opsml-create|mlflow-create --prefix P)\n\
                   [--connections N] [--duration S] [--warmup S] [--requests N | --once] [--threads T]\n\
-                  [--names-per-connection K]\n\
+                  [--names-per-connection K] [--run-id R --artifact-uri U (mlflow-create)]\n\
          upload   --url URL --file F [--method POST|PUT] [--multipart FILENAME] [--header 'k: v']...\n\
          download --url URL [--expect-bytes N]\n\
          serve    --listen ADDR [--db SQLITE_FILE] [--files-dir DIR] [--threads T]\n"
