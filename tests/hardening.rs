@@ -8,25 +8,7 @@ use e2e::harness::{
 use e2e::http::{self, Body, Timeouts};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// Chunk keys in the host's key-value file (`blob/<id>/<index>`).
-fn stored_chunks(state_dir: &Path) -> i64 {
-    let path = state_dir.join("sqlite_key_value.db");
-    let Ok(conn) =
-        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
-        return 0;
-    };
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    conn.query_row(
-        "SELECT COUNT(*) FROM spin_key_value WHERE key LIKE 'blob/%'",
-        [],
-        |r| r.get(0),
-    )
-    .unwrap_or(0)
-}
 
 #[test]
 fn thirty_two_clients_registering_one_name_never_share_a_version() {
@@ -128,17 +110,22 @@ fn a_host_killed_mid_upload_leaves_nothing_visible_and_a_retry_succeeds() {
     });
     // Kill once a good part of the file is stored, before the end.
     let deadline = Instant::now() + Duration::from_secs(120);
-    while stored_chunks(host.state_dir()) < 96 {
+    while host.stored_bytes() < 96 << 20 {
         assert!(Instant::now() < deadline, "the upload never got going");
         std::thread::sleep(Duration::from_millis(20));
     }
     host.stop(); // SIGKILL
     uploader.join().unwrap();
-    let orphaned = stored_chunks(host.state_dir());
+    let orphaned = host.stored_bytes();
     assert!(
-        (96..512).contains(&orphaned),
-        "killed mid-way: {orphaned} chunks stored"
+        (96 << 20..len).contains(&orphaned),
+        "killed mid-way: {orphaned} bytes stored"
     );
+    // On S3: the multipart upload the dead host left open.
+    let dead_uploads = host
+        .storage()
+        .map(|s| s.recorded_uploads())
+        .unwrap_or_default();
 
     host.restart();
     assert_eq!(host.files_exists(path).1, json!({"exists": false}));
@@ -153,11 +140,17 @@ fn a_host_killed_mid_upload_leaves_nothing_visible_and_a_retry_succeeds() {
     std::thread::sleep(Duration::from_millis(2100));
     let (status, body) = host.upload(path, pseudo_random(8, len), len, &[]);
     assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        stored_chunks(host.state_dir()),
-        512,
-        "only the new file's chunks remain"
-    );
+    assert_eq!(host.stored_bytes(), len, "only the new file's bytes remain");
+    if let Some(storage) = host.storage() {
+        assert_eq!(dead_uploads.len(), 1, "{dead_uploads:?}");
+        assert_eq!(
+            storage.part_bytes(&dead_uploads),
+            0,
+            "the dead upload was aborted"
+        );
+        assert_eq!(storage.objects().len(), 1);
+        assert!(storage.recorded_uploads().is_empty());
+    }
     let download = host.download_hashed(path);
     assert_eq!((download.status, download.len), (200, len));
     assert_eq!(download.blake3, blake3_of(pseudo_random(8, len)).1);
@@ -171,7 +164,7 @@ fn uploads_over_the_size_limit_are_refused_and_store_nothing() {
     assert_eq!(status, 413, "{body}");
     assert!(detail(&body).contains("100000-byte upload limit"), "{body}");
     assert_eq!(host.files_exists(path).1, json!({"exists": false}));
-    assert_eq!(stored_chunks(host.state_dir()), 0);
+    assert_eq!(host.stored_bytes(), 0);
     let (status, body) = host.upload(path, pseudo_random(1, 100_000), 100_000, &[]);
     assert_eq!(status, 200, "exactly the limit is fine: {body}");
 }
@@ -450,7 +443,7 @@ fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
         host.files_list("opsml-root:/OPSML_DATA_REGISTRY").1,
         json!({"files": []})
     );
-    assert_eq!(stored_chunks(host.state_dir()), 0);
+    assert_eq!(host.stored_bytes(), 0);
     let (status, body) = host.get_json("/opsml/healthcheck");
     assert_eq!((status, body), (200, json!({"is_alive": true})));
 }

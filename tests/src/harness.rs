@@ -8,6 +8,7 @@
 //! assert_eq!(status, 200, "{body}");
 //! ```
 
+pub use crate::backend::{backend, Backend, Isolated};
 pub use crate::bytes::{
     blake3_of, pseudo_random, random_hex, Multipart, MultipartBody, PseudoRandom,
 };
@@ -236,6 +237,8 @@ pub struct Host {
     /// Set once the host's output has been shown (a failed start), so that drop does not
     /// print it twice.
     log_shown: bool,
+    /// The database and bucket prefix of this host on the `postgres-s3` backend.
+    storage: Option<Isolated>,
 }
 
 impl Host {
@@ -248,15 +251,21 @@ impl Host {
             .prefix("opsml-e2e-")
             .tempdir()
             .expect("cannot create a state directory");
+        let storage = match backend() {
+            Backend::Embedded => None,
+            Backend::PostgresS3(services) => Some(Isolated::create(services, &random_hex()[..16])),
+        };
+        // The test's own variables come last, so they win over the backend's.
+        let mut all_envs: Vec<(String, String)> =
+            storage.as_ref().map(Isolated::envs).unwrap_or_default();
+        all_envs.extend(envs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut host = Host {
             child: None,
             port: 0,
             state,
-            envs: envs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            envs: all_envs,
             log_shown: false,
+            storage,
         };
         compiled_cache::seed(host.state_dir());
         // The port was free when we looked; if another process takes it before the host binds
@@ -275,6 +284,39 @@ impl Host {
         }
         compiled_cache::save(host.state_dir());
         host
+    }
+
+    /// The database and bucket prefix this host uses (`postgres-s3` backend only).
+    pub fn storage(&self) -> Option<&Isolated> {
+        self.storage.as_ref()
+    }
+
+    /// Every byte of file content the host has stored, visible or not: key-value chunks, or
+    /// objects under its prefix plus the parts of its unfinished multipart uploads.
+    pub fn stored_bytes(&self) -> u64 {
+        match &self.storage {
+            Some(storage) => {
+                let objects: u64 = storage.objects().iter().map(|(_, size)| size).sum();
+                objects + storage.part_bytes(&storage.recorded_uploads())
+            }
+            None => {
+                let path = self.state_dir().join("sqlite_key_value.db");
+                let Ok(conn) = rusqlite::Connection::open_with_flags(
+                    &path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                ) else {
+                    return 0;
+                };
+                let _ = conn.busy_timeout(Duration::from_secs(5));
+                conn.query_row(
+                    "SELECT COALESCE(SUM(LENGTH(value)), 0) FROM spin_key_value WHERE key LIKE 'blob/%'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| n as u64)
+                .unwrap_or(0)
+            }
+        }
     }
 
     /// A host in the default (development) environment.

@@ -8,6 +8,7 @@
 //! - [`http`]: the small HTTP/1.1 client underneath (streamed bodies, early responses);
 //! - [`bytes`]: deterministic test data, BLAKE3 of a stream, multipart framing.
 
+pub mod backend;
 pub mod bytes;
 pub mod harness;
 pub mod http;

@@ -5,7 +5,7 @@ use registry_core::card::{self, Card, CardDefaults};
 use registry_core::{next_version, RegistryType, VersionRequest, VersionType};
 use registry_spin::http::{json_body, send_result, RequestHead};
 use registry_spin::settings::WritePolicy;
-use registry_spin::storage::{new_id, now_unix, SpinSqlite};
+use registry_spin::storage::{new_id, now_unix, open_database};
 use registry_spin::ApiError;
 use registry_store::cards;
 use serde::Deserialize;
@@ -85,7 +85,7 @@ fn version(body: VersionBody) -> Result<Value, ApiError> {
     if let Some(tag) = body.build_tag {
         request = request.with_build_tag(tag);
     }
-    let db = SpinSqlite::open_default()?;
+    let db = open_database()?;
     let existing = cards::versions(
         &db,
         registry,
@@ -118,7 +118,7 @@ fn defaults(policy: &WritePolicy) -> CardDefaults {
 fn create(body: CardBody, policy: &WritePolicy) -> Result<Value, ApiError> {
     let registry = registry(&body.table_name, &body.registry_type)?;
     let mut card = Card::from_fields(registry, body.card, &defaults(policy))?;
-    let db = SpinSqlite::open_default()?;
+    let db = open_database()?;
     if registry == RegistryType::Project && card.record["project_id"].is_null() {
         let id = cards::project_id(&db, &card.name, &card.repository)?;
         card.record.insert("project_id".into(), json!(id));
@@ -140,7 +140,7 @@ fn uid_of(card: &Map<String, Value>) -> Result<String, ApiError> {
 fn update(body: CardBody, policy: &WritePolicy) -> Result<Value, ApiError> {
     let registry = registry(&body.table_name, &body.registry_type)?;
     let uid = uid_of(&body.card)?;
-    let db = SpinSqlite::open_default()?;
+    let db = open_database()?;
     let Some(mut fields) = cards::get(&db, registry, &uid)? else {
         return Ok(json!({ "updated": false }));
     };
@@ -153,6 +153,6 @@ fn update(body: CardBody, policy: &WritePolicy) -> Result<Value, ApiError> {
 fn delete(body: CardBody) -> Result<Value, ApiError> {
     let registry = registry(&body.table_name, &body.registry_type)?;
     let uid = uid_of(&body.card)?;
-    cards::delete(&SpinSqlite::open_default()?, registry, &uid)?;
+    cards::delete(&open_database()?, registry, &uid)?;
     Ok(json!({ "deleted": true }))
 }

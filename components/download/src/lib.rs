@@ -1,4 +1,4 @@
-//! `download`: `files/download` streams a committed file chunk by chunk (never the whole file
+//! `download`: `files/download` streams a committed file piece by piece (never the whole file
 //! in memory), with its size and its content digest as `ETag`, a single `Range` (206/416) and
 //! `If-None-Match` (304); `files/list`, `files/list/info`
 //! and `files/exists` answer from the file manifests, so a file is seen only once fully stored.
@@ -8,9 +8,8 @@ use registry_core::validate_prefix;
 use registry_core::write_path::validate_read_path;
 use registry_core::zip::ZipWriter;
 use registry_spin::http::{send_bytes, send_error, send_result, start_stream, RequestHead};
-use registry_spin::storage::{SpinKeyValue, SpinSqlite};
+use registry_spin::storage::{open_blobs, open_database};
 use registry_spin::ApiError;
-use registry_store::blobs::{chunk_count, read_chunk};
 use registry_store::files::{self, FileRecord};
 use serde_json::{json, Value};
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
@@ -39,7 +38,7 @@ fn path_param(head: &RequestHead) -> Result<String, ApiError> {
 
 fn list(head: &RequestHead) -> Result<Value, ApiError> {
     let prefix = validate_prefix(&path_param(head)?)?;
-    let db = SpinSqlite::open_default()?;
+    let db = open_database()?;
     let files: Vec<String> = files::list(&db, prefix.as_str())?
         .into_iter()
         .map(|f| registry_core::write_path::client_path(&f.path))
@@ -50,7 +49,7 @@ fn list(head: &RequestHead) -> Result<Value, ApiError> {
 /// Like `files/list`, with each file's size, digest and upload time (seconds since the epoch).
 fn list_info(head: &RequestHead) -> Result<Value, ApiError> {
     let prefix = validate_prefix(&path_param(head)?)?;
-    let db = SpinSqlite::open_default()?;
+    let db = open_database()?;
     let files: Vec<Value> = files::list(&db, prefix.as_str())?
         .into_iter()
         .map(|f| {
@@ -69,14 +68,14 @@ fn list_info(head: &RequestHead) -> Result<Value, ApiError> {
 /// True for a stored file and for a folder holding at least one.
 fn exists(head: &RequestHead) -> Result<Value, ApiError> {
     let prefix = validate_prefix(&path_param(head)?)?;
-    let db = SpinSqlite::open_default()?;
+    let db = open_database()?;
     Ok(json!({ "exists": !files::list(&db, prefix.as_str())?.is_empty() }))
 }
 
 fn find(head: &RequestHead) -> Result<FileRecord, ApiError> {
     let path = path_param(head)?;
     let key = validate_read_path(&path)?;
-    let db = SpinSqlite::open_default()?;
+    let db = open_database()?;
     files::get(&db, key.as_str())?
         .ok_or_else(|| ApiError::not_found(format!("file not found: {path}")))
 }
@@ -86,7 +85,7 @@ fn find(head: &RequestHead) -> Result<FileRecord, ApiError> {
 async fn download_folder(head: &RequestHead, out: ResponseOutparam) {
     let listed = path_param(head).and_then(|path| {
         let prefix = validate_prefix(&path)?;
-        let db = SpinSqlite::open_default()?;
+        let db = open_database()?;
         let is_file = files::get(&db, prefix.as_str())?.is_some();
         let files = files::list(&db, prefix.as_str())?;
         Ok((prefix, is_file, files))
@@ -99,8 +98,8 @@ async fn download_folder(head: &RequestHead, out: ResponseOutparam) {
         Ok((prefix, false, files)) => (prefix, files),
         Err(e) => return send_error(out, &e).await,
     };
-    let kv = match SpinKeyValue::open_default() {
-        Ok(kv) => kv,
+    let blobs = match open_blobs() {
+        Ok(blobs) => blobs,
         Err(e) => return send_error(out, &e).await,
     };
     let folder = prefix.as_str().rsplit('/').next().unwrap_or("files");
@@ -121,17 +120,25 @@ async fn download_folder(head: &RequestHead, out: ResponseOutparam) {
         if !body.write(zip.start_entry(name)).await {
             return;
         }
-        for index in 0..chunk_count(file.size, file.chunk_size) {
-            let chunk = match read_chunk(&kv, &file.blob_id, index) {
-                Ok(chunk) => chunk,
+        let mut source = match blobs.open_range(&file, 0, file.size) {
+            Ok(source) => source,
+            Err(e) => {
+                // Headers are sent: an archive without its end records tells the client.
+                eprintln!("zip of {}: {e}", prefix.as_str());
+                return;
+            }
+        };
+        loop {
+            let piece = match source.next_piece() {
+                Ok(Some(piece)) => piece,
+                Ok(None) => break,
                 Err(e) => {
-                    // Headers are sent: an archive without its end records tells the client.
                     eprintln!("zip of {}: {e}", prefix.as_str());
                     return;
                 }
             };
-            zip.data(&chunk);
-            if !body.write(chunk).await {
+            zip.data(&piece);
+            if !body.write(piece).await {
                 return;
             }
         }
@@ -145,10 +152,6 @@ async fn download_folder(head: &RequestHead, out: ResponseOutparam) {
 async fn download(head: &RequestHead, out: ResponseOutparam) {
     let file = match find(head) {
         Ok(file) => file,
-        Err(e) => return send_error(out, &e).await,
-    };
-    let kv = match SpinKeyValue::open_default() {
-        Ok(kv) => kv,
         Err(e) => return send_error(out, &e).await,
     };
     let etag = format!("\"{}\"", file.digest);
@@ -181,53 +184,36 @@ async fn download(head: &RequestHead, out: ResponseOutparam) {
             return send_bytes(out, 416, &headers, detail.to_string().into_bytes()).await;
         }
     };
-    let chunk_size = file.chunk_size;
-    let chunks = if end > start {
-        start / chunk_size..(end - 1) / chunk_size + 1
-    } else {
-        0..0
+    // Open the stored bytes and read the first piece before committing to a status, so a
+    // broken store still gets a clean error.
+    let blobs = match open_blobs() {
+        Ok(blobs) => blobs,
+        Err(e) => return send_error(out, &e).await,
     };
-    // The piece of chunk `index` that lies inside `start..end`.
-    let piece = |index: u64, mut chunk: Vec<u8>| {
-        let chunk_start = index * chunk_size;
-        let from = (start.max(chunk_start) - chunk_start) as usize;
-        let to = ((end - chunk_start) as usize).min(chunk.len());
-        chunk.truncate(to);
-        chunk.drain(..from);
-        chunk
-    };
-    // Read the first chunk before committing to a status, so a broken store still gets a
-    // clean error.
-    let mut chunks = chunks.peekable();
-    let first = match chunks.peek().copied() {
-        Some(index) => match read_chunk(&kv, &file.blob_id, index) {
-            Ok(chunk) => Some(piece(index, chunk)),
-            Err(e) => return send_error(out, &e.into()).await,
-        },
-        None => None,
+    let opened = blobs.open_range(&file, start, end).and_then(|mut source| {
+        let first = source.next_piece()?;
+        Ok((first, source))
+    });
+    let (first, mut source) = match opened {
+        Ok(opened) => opened,
+        Err(e) => return send_error(out, &e.into()).await,
     };
     headers.push(("content-type", "application/octet-stream".to_string()));
     headers.push(("content-length", (end - start).to_string()));
     let mut body = start_stream(out, status, &headers);
-    if let Some(first) = first {
-        chunks.next();
-        if !body.write(first).await {
+    let mut next = first;
+    while let Some(piece) = next {
+        // A client that went away stops the loop: nothing more is read.
+        if !body.write(piece).await {
             return;
         }
-    }
-    for index in chunks {
-        match read_chunk(&kv, &file.blob_id, index) {
-            // A client that went away stops the loop: nothing more is read.
-            Ok(chunk) => {
-                if !body.write(piece(index, chunk)).await {
-                    return;
-                }
-            }
+        next = match source.next_piece() {
+            Ok(next) => next,
             // Headers are sent: ending the body short (Content-Length unmet) tells the client.
             Err(e) => {
                 eprintln!("download of {}: {e}", file.path);
                 return;
             }
-        }
+        };
     }
 }

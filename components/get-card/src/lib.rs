@@ -5,7 +5,7 @@ use registry_core::card;
 use registry_core::RegistryType;
 use registry_spin::http::{json_body, send_result, RequestHead};
 use registry_spin::list::ListRequest;
-use registry_spin::storage::SpinSqlite;
+use registry_spin::storage::open_database;
 use registry_spin::ApiError;
 use registry_store::cards;
 use serde::Deserialize;
@@ -40,7 +40,7 @@ async fn route(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiErr
         "/opsml/cards/repositories" => {
             head.expect_method(&[Method::Get])?;
             let registry = RegistryType::parse(&required_query(head, "registry_type")?)?;
-            let db = SpinSqlite::open_default()?;
+            let db = open_database()?;
             Ok(json!({ "repositories": cards::repositories(&db, registry)? }))
         }
         "/opsml/cards/names" => {
@@ -50,14 +50,14 @@ async fn route(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiErr
                 .query_param("repository")
                 .filter(|r| !r.is_empty())
                 .map(|r| card::normalize(registry, &r));
-            let db = SpinSqlite::open_default()?;
+            let db = open_database()?;
             Ok(json!({ "names": cards::names(&db, registry, repository.as_deref())? }))
         }
         "/opsml/projects/id" => {
             head.expect_method(&[Method::Get])?;
             let name = required_query(head, "project_name")?;
             let repository = required_query(head, "repository")?;
-            let db = SpinSqlite::open_default()?;
+            let db = open_database()?;
             Ok(json!({ "project_id": cards::project_id(&db, &name, &repository)? }))
         }
         _ => Err(ApiError::not_found("Not Found")),
@@ -95,12 +95,12 @@ struct UidBody {
 fn uid_exists(body: UidBody) -> Result<Value, ApiError> {
     let registry =
         RegistryType::resolve(body.table_name.as_deref(), body.registry_type.as_deref())?;
-    let db = SpinSqlite::open_default()?;
+    let db = open_database()?;
     Ok(json!({ "uid_exists": cards::get(&db, registry, &body.uid)?.is_some() }))
 }
 
 fn list(body: ListRequest) -> Result<Value, ApiError> {
     let (registry, query) = body.into_query()?;
-    let db = SpinSqlite::open_default()?;
+    let db = open_database()?;
     Ok(json!({ "cards": cards::list(&db, registry, &query)? }))
 }

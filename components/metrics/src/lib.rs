@@ -3,7 +3,7 @@
 
 use registry_spin::http::{json_body, send_result, RequestHead};
 use registry_spin::settings::WritePolicy;
-use registry_spin::storage::SpinSqlite;
+use registry_spin::storage::open_database;
 use registry_spin::ApiError;
 use registry_store::metrics::{self, Metric};
 use serde::Deserialize;
@@ -36,11 +36,11 @@ async fn route(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiErr
     if head.method == Method::Put {
         WritePolicy::load().authorize(head)?;
         let body: PutBody = json_body(req).await?;
-        metrics::insert(&SpinSqlite::open_default()?, &body.metric)?;
+        metrics::insert(&open_database()?, &body.metric)?;
         return Ok(json!({ "complete": true }));
     }
     let body: GetBody = json_body(req).await?;
-    let db = SpinSqlite::open_default()?;
+    let db = open_database()?;
     // The reference answers `null` rather than an empty list when a run has no metrics.
     let found = if body.names_only {
         json!(metrics::names(&db, &body.run_uid)?)

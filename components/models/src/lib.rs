@@ -12,12 +12,13 @@ use registry_core::{validate_write_path, RegistryType};
 use registry_spin::http::{json_body, send_result, RequestHead};
 use registry_spin::list::ListRequest;
 use registry_spin::settings::WritePolicy;
-use registry_spin::storage::{new_id, now_unix, SpinKeyValue, SpinSqlite};
+use registry_spin::storage::{new_id, now_unix, open_blobs, open_database};
 use registry_spin::ApiError;
-use registry_store::blobs::{chunk_count, read_chunk, BlobWriter, DEFAULT_CHUNK_SIZE};
+use registry_store::blobs::BlobStore;
 use registry_store::cards;
 use registry_store::files::{self, FileRecord};
 use registry_store::metrics::{self, Metric};
+use registry_store::Sql;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
@@ -50,15 +51,15 @@ async fn route(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiErr
 /// The model selected like `cards/list` selects cards (`uid`, or `name`, `repository`,
 /// `version`, `ignore_release_candidate`), highest version first.
 fn metadata(body: ListRequest) -> Result<Value, ApiError> {
-    let db = SpinSqlite::open_default()?;
-    let kv = SpinKeyValue::open_default()?;
-    Ok(find_metadata(&db, &kv, body)?.1)
+    let db = open_database()?;
+    let blobs = open_blobs()?;
+    Ok(find_metadata(&db, &blobs, body)?.1)
 }
 
 /// The selected model card and its stored `model-metadata.json`.
 fn find_metadata(
-    db: &SpinSqlite,
-    kv: &SpinKeyValue,
+    db: &dyn Sql,
+    blobs: &dyn BlobStore,
     body: ListRequest,
 ) -> Result<(Map<String, Value>, Value), ApiError> {
     let (registry, query) = body
@@ -95,8 +96,9 @@ fn find_metadata(
         ));
     }
     let mut bytes = Vec::with_capacity(file.size as usize);
-    for index in 0..chunk_count(file.size, file.chunk_size) {
-        bytes.extend(read_chunk(kv, &file.blob_id, index)?);
+    let mut source = blobs.open_range(&file, 0, file.size)?;
+    while let Some(piece) = source.next_piece()? {
+        bytes.extend(piece);
     }
     let metadata = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
@@ -114,7 +116,7 @@ fn text(card: &Map<String, Value>, key: &str) -> String {
         .to_string()
 }
 
-fn model_card(db: &SpinSqlite, uid: &str) -> Result<Map<String, Value>, ApiError> {
+fn model_card(db: &dyn Sql, uid: &str) -> Result<Map<String, Value>, ApiError> {
     cards::get(db, RegistryType::Model, uid)?
         .ok_or_else(|| ApiError::not_found(format!("model card {uid} not found")))
 }
@@ -140,7 +142,7 @@ fn metric_json(metric: &Metric) -> Value {
 }
 
 /// The first recorded value of `name` in the model's run.
-fn run_metric(db: &SpinSqlite, card: &Map<String, Value>, name: &str) -> Result<Metric, ApiError> {
+fn run_metric(db: &dyn Sql, card: &Map<String, Value>, name: &str) -> Result<Metric, ApiError> {
     let run = run_of(card)?;
     metrics::get(db, &run, Some(&[name.to_string()]))?
         .into_iter()
@@ -204,7 +206,7 @@ fn compare_metrics(body: CompareRequest) -> Result<Value, ApiError> {
             ))
         }
     };
-    let db = SpinSqlite::open_default()?;
+    let db = open_database()?;
     let challenger = model_card(&db, &body.challenger_uid)?;
     let champions: Vec<Map<String, Value>> = if body.champion_uid.is_empty() {
         let version = registry_core::Version::parse(&text(&challenger, "version"))
@@ -260,7 +262,7 @@ fn compare_metrics(body: CompareRequest) -> Result<Value, ApiError> {
 /// (Legacy) every metric of the run of the one model card selected like `cards/list` does.
 fn model_metrics(body: ListRequest) -> Result<Value, ApiError> {
     let (registry, query) = body.for_registry(RegistryType::Model).into_query()?;
-    let db = SpinSqlite::open_default()?;
+    let db = open_database()?;
     let found = cards::list(&db, registry, &query)?;
     let card = match found.as_slice() {
         [card] => card,
@@ -294,48 +296,49 @@ struct RegisterRequest {
 
 /// Stores `bytes` (small: the settings file) at `key`, replacing what was there.
 fn put_small_file(
-    db: &SpinSqlite,
-    kv: &SpinKeyValue,
+    db: &dyn Sql,
+    blobs: &dyn BlobStore,
     key: &str,
     bytes: &[u8],
 ) -> Result<(), ApiError> {
     let algorithm = registry_spin::settings::digest_algorithm()?;
-    let blob_id = new_id();
-    files::begin(db, &blob_id, now_unix())?;
-    let mut writer = BlobWriter::new(kv, blob_id, algorithm, DEFAULT_CHUNK_SIZE);
-    writer.write(bytes)?;
-    let blob = writer.finish()?;
-    Ok(files::commit_replacing(db, kv, key, &blob, now_unix())?)
+    files::write_file(
+        db,
+        blobs,
+        key,
+        &new_id(),
+        algorithm,
+        Some(bytes.len() as u64),
+        now_unix,
+        |sink| sink.write(bytes).map_err(ApiError::from),
+    )?;
+    Ok(())
 }
 
-/// Copies a stored file's bytes to `key` as a new blob, chunk by chunk.
+/// Copies a stored file's bytes to `key` as a new blob, piece by piece.
 fn copy_file(
-    db: &SpinSqlite,
-    kv: &SpinKeyValue,
+    db: &dyn Sql,
+    blobs: &dyn BlobStore,
     from: &FileRecord,
     key: &str,
 ) -> Result<(), ApiError> {
-    let blob_id = new_id();
-    files::begin(db, &blob_id, now_unix())?;
-    let mut writer = BlobWriter::new(
-        kv,
-        blob_id.clone(),
+    files::write_file(
+        db,
+        blobs,
+        key,
+        &new_id(),
         from.digest_algorithm,
-        DEFAULT_CHUNK_SIZE,
-    );
-    for index in 0..chunk_count(from.size, from.chunk_size) {
-        let chunk = match read_chunk(kv, &from.blob_id, index) {
-            Ok(chunk) => chunk,
-            Err(e) => {
-                writer.abort();
-                let _ = files::abandon(db, &blob_id);
-                return Err(e.into());
+        Some(from.size),
+        now_unix,
+        |sink| {
+            let mut source = blobs.open_range(from, 0, from.size)?;
+            while let Some(piece) = source.next_piece()? {
+                sink.write(&piece)?;
             }
-        };
-        writer.write(&chunk)?;
-    }
-    let blob = writer.finish()?;
-    Ok(files::commit_replacing(db, kv, key, &blob, now_unix())?)
+            Ok::<_, ApiError>(())
+        },
+    )?;
+    Ok(())
 }
 
 /// Registers the highest model version matching `version` (a major, major.minor or full
@@ -354,8 +357,8 @@ fn register(body: RegisterRequest) -> Result<Value, ApiError> {
             body.version
         )));
     }
-    let db = SpinSqlite::open_default()?;
-    let kv = SpinKeyValue::open_default()?;
+    let db = open_database()?;
+    let blobs = open_blobs()?;
     let select: ListRequest = serde_json::from_value(json!({
         "name": body.name,
         "repository": body.repository,
@@ -363,7 +366,7 @@ fn register(body: RegisterRequest) -> Result<Value, ApiError> {
         "ignore_release_candidates": body.ignore_release_candidate,
     }))
     .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let (model, metadata) = find_metadata(&db, &kv, select)?;
+    let (model, metadata) = find_metadata(&db, &blobs, select)?;
     let field = if body.onnx { "onnx_uri" } else { "model_uri" };
     let model_uri = metadata.get(field).and_then(Value::as_str).ok_or_else(|| {
         ApiError::unprocessable(format!(
@@ -384,8 +387,8 @@ fn register(body: RegisterRequest) -> Result<Value, ApiError> {
         body.version
     );
     // The folder is rebuilt: nothing of an earlier registration stays.
-    files::delete_under(&db, &kv, &folder)?;
-    copy_file(&db, &kv, &source, &format!("{folder}/{file_name}"))?;
+    files::delete_under(&db, &blobs, &folder)?;
+    copy_file(&db, &blobs, &source, &format!("{folder}/{file_name}"))?;
     let underscored = |key: &str| text_of(&metadata, key).replace('-', "_");
     let settings = json!({
         "name": underscored("model_name"),
@@ -401,7 +404,7 @@ fn register(body: RegisterRequest) -> Result<Value, ApiError> {
     });
     put_small_file(
         &db,
-        &kv,
+        &blobs,
         &format!("{folder}/model-settings.json"),
         settings.to_string().as_bytes(),
     )?;

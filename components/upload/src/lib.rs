@@ -1,7 +1,8 @@
 //! `upload`: the file writes. `POST /opsml/files/upload` parses the multipart body as it
-//! streams in; the `file` part's bytes go to key-value chunks (digested on the way), and the
-//! file becomes visible only when its manifest row is committed after the last chunk. Anything
-//! that goes wrong before that deletes the chunks written so far and leaves nothing visible.
+//! streams in; the `file` part's bytes go to the blob store (key-value chunks, or an S3
+//! multipart upload), digested on the way, and the file becomes visible only when its manifest
+//! row is committed after the last byte is stored. Anything that goes wrong before that deletes
+//! the bytes stored so far and leaves nothing visible.
 //! `GET /opsml/files/delete` removes a file or a folder's files. Both need the prod token in
 //! production.
 
@@ -9,10 +10,10 @@ use registry_core::multipart::{boundary_from_content_type, Event, MultipartParse
 use registry_core::{validate_prefix, validate_write_path};
 use registry_spin::http::{send_result, RequestHead};
 use registry_spin::settings::{digest_algorithm, UploadLimits, WritePolicy};
-use registry_spin::storage::{new_id, now_unix, SpinKeyValue, SpinSqlite};
+use registry_spin::storage::{new_id, now_unix, open_blobs, open_database};
 use registry_spin::ApiError;
-use registry_store::blobs::{delete_partial_blob, BlobWriter, DEFAULT_CHUNK_SIZE};
-use registry_store::files;
+use registry_store::blobs::{BlobSink, BlobStore};
+use registry_store::{files, Sql};
 use serde_json::{json, Value};
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
@@ -47,9 +48,9 @@ fn delete(head: &RequestHead) -> Result<Value, ApiError> {
             "refusing to delete a whole registry ({path}): name a card's folder or a file"
         )));
     }
-    let db = SpinSqlite::open_default()?;
-    let kv = SpinKeyValue::open_default()?;
-    files::delete_under(&db, &kv, prefix.as_str())?;
+    let db = open_database()?;
+    let blobs = open_blobs()?;
+    files::delete_under(&db, &blobs, prefix.as_str())?;
     Ok(json!({ "deleted": true }))
 }
 
@@ -68,42 +69,44 @@ fn upload(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiError> {
     let algorithm = digest_algorithm()?;
     let limits = UploadLimits::load()?;
 
-    let db = SpinSqlite::open_default()?;
-    let kv = SpinKeyValue::open_default()?;
-    collect_dead_uploads(&db, &kv, &limits);
+    // The request's length bounds the file's: enough to size an object store's parts.
+    let size_hint = head
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|n| n.min(limits.max_upload_bytes));
+
+    let db = open_database()?;
+    let blobs = open_blobs()?;
+    collect_dead_uploads(&db, &blobs, &limits);
     let blob_id = new_id();
-    files::begin(&db, &blob_id, now_unix())?;
-    let mut writer = BlobWriter::new(&kv, blob_id.clone(), algorithm, DEFAULT_CHUNK_SIZE);
     let progress = Progress {
         db: &db,
         blob_id: &blob_id,
         max_bytes: limits.max_upload_bytes,
     };
-    match receive(req, &boundary, &mut writer, &progress) {
-        Ok(()) => {}
-        Err(e) => {
-            writer.abort();
-            let _ = files::abandon(&db, &blob_id);
-            return Err(e);
-        }
-    }
-    let blob = writer.finish().inspect_err(|_| {
-        let _ = files::abandon(&db, &blob_id);
-    })?;
-    files::commit_replacing(&db, &kv, key.as_str(), &blob, now_unix())?;
+    files::write_file(
+        &db,
+        &blobs,
+        key.as_str(),
+        &blob_id,
+        algorithm,
+        size_hint,
+        now_unix,
+        |sink| receive(req, &boundary, sink, &progress),
+    )?;
     Ok(json!({ "storage_uri": key.client_path() }))
 }
 
-/// Deletes the chunks of uploads that stopped storing bytes `stale_after_seconds` ago (the
+/// Deletes the bytes of uploads that stopped storing bytes `stale_after_seconds` ago (the
 /// client went away, or the host died mid-upload). Best effort: what fails is retried by the
 /// next upload.
-fn collect_dead_uploads(db: &SpinSqlite, kv: &SpinKeyValue, limits: &UploadLimits) {
+fn collect_dead_uploads(db: &dyn Sql, blobs: &dyn BlobStore, limits: &UploadLimits) {
     let before = now_unix().saturating_sub(limits.stale_after_seconds as i64);
     let Ok(stale) = files::stale_pending(db, before) else {
         return;
     };
     for blob_id in stale {
-        if delete_partial_blob(kv, &blob_id).is_ok() {
+        if blobs.delete_partial(db, &blob_id).is_ok() {
             let _ = files::abandon(db, &blob_id);
         }
     }
@@ -111,7 +114,7 @@ fn collect_dead_uploads(db: &SpinSqlite, kv: &SpinKeyValue, limits: &UploadLimit
 
 /// What `receive` needs besides the body: where to report liveness, and the size limit.
 struct Progress<'a> {
-    db: &'a SpinSqlite,
+    db: &'a dyn Sql,
     blob_id: &'a str,
     max_bytes: u64,
 }
@@ -121,7 +124,7 @@ struct Progress<'a> {
 fn receive(
     req: IncomingRequest,
     boundary: &str,
-    writer: &mut BlobWriter<'_, SpinKeyValue>,
+    writer: &mut dyn BlobSink,
     progress: &Progress<'_>,
 ) -> Result<(), ApiError> {
     let body = req

@@ -5,6 +5,7 @@ mod bindings;
 mod key_value;
 mod manifest;
 mod outbound;
+mod postgres;
 mod routes;
 mod runtime_config;
 mod server;

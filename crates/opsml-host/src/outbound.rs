@@ -24,6 +24,7 @@ fn default_port(scheme: &str) -> Option<u16> {
     match scheme {
         "http" => Some(80),
         "https" => Some(443),
+        "postgres" => Some(5432),
         _ => None,
     }
 }
@@ -48,7 +49,7 @@ impl AllowedHost {
         }
         let scheme = match scheme {
             "*" => None,
-            "http" | "https" => Some(scheme.to_string()),
+            "http" | "https" | "postgres" => Some(scheme.to_string()),
             other => bail!("{entry:?}: unsupported scheme {other:?}"),
         };
         let (host, port) = match rest.rsplit_once(':') {
@@ -128,6 +129,11 @@ impl OutboundPolicy {
             return false;
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
+        self.allows_host(scheme, host, port)
+    }
+
+    /// Whether a connection to `scheme://host:port` is allowed (e.g. `postgres`).
+    pub fn allows_host(&self, scheme: &str, host: &str, port: u16) -> bool {
         self.hosts.iter().any(|h| h.allows(scheme, host, port))
     }
 }

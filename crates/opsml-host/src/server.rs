@@ -5,6 +5,7 @@ use crate::bindings;
 use crate::key_value::KeyValueFile;
 use crate::manifest::{ComponentDecl, LoadedManifest};
 use crate::outbound::{AllowedHost, OutboundPolicy};
+use crate::postgres::PostgresPools;
 use crate::routes::{RoutePattern, Router};
 use crate::runtime_config::RuntimeConfig;
 use crate::sqlite::SqliteDatabase;
@@ -34,6 +35,7 @@ const MAX_MEMORY_BYTES: usize = 4 << 30;
 /// Everything shared by all requests: stores, variables, routes and compiled components.
 pub struct App {
     pub sqlite_databases: HashMap<String, Arc<SqliteDatabase>>,
+    pub postgres: Arc<PostgresPools>,
     pub key_value_stores: HashMap<String, Arc<KeyValueFile>>,
     pub variables: Resolver,
     router: Router,
@@ -46,7 +48,7 @@ pub struct ComponentRuntime {
     pub decl: ComponentDecl,
     pub sqlite_databases: HashSet<String>,
     pub key_value_stores: HashSet<String>,
-    outbound: OutboundPolicy,
+    pub outbound: OutboundPolicy,
     pre: ProxyPre<InstanceState>,
 }
 
@@ -302,6 +304,7 @@ impl App {
         )?;
         Ok(Arc::new(Self {
             sqlite_databases,
+            postgres: Arc::default(),
             key_value_stores,
             variables,
             router,

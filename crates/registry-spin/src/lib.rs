@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod list;
+pub mod s3;
 pub mod settings;
 pub mod storage;
 

@@ -7,7 +7,7 @@ use registry_store::blobs::DigestAlgorithm;
 use spin_sdk::variables;
 
 /// A variable the component declares; absent or undefined counts as empty.
-fn variable(name: &str) -> String {
+pub(crate) fn variable(name: &str) -> String {
     variables::get(name).unwrap_or_default()
 }
 

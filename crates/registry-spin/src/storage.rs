@@ -1,19 +1,163 @@
-//! `registry_store`'s traits over Spin's `sqlite` and `key-value` interfaces.
+//! `registry_store`'s traits over Spin's `sqlite`, `postgres` and `key-value` interfaces, and
+//! the choice between them: PostgreSQL when `database_url` is set (else the `default` SQLite
+//! database), an S3 bucket when `storage_uri` is set (else the `default` key-value store).
 
+use crate::s3::S3Store;
+use crate::settings::variable;
 use crate::ApiError;
-use registry_store::{KeyValue, Row, Sql, SqlValue, StoreError};
-use spin_sdk::{key_value, sqlite};
+use registry_store::blobs::{BlobStore, ChunkStore};
+use registry_store::sql::numbered_placeholders;
+use registry_store::{Dialect, KeyValue, Row, Sql, SqlValue, StoreError};
+use spin_sdk::{key_value, pg4, sqlite};
 
-/// The `default` SQLite database, migrated to the current schema.
+/// The deployment's metadata database, migrated to the current schema.
+pub fn open_database() -> Result<Box<dyn Sql>, ApiError> {
+    let url = variable("database_url");
+    let db: Box<dyn Sql> = if url.trim().is_empty() {
+        Box::new(SpinSqlite::open_default()?)
+    } else {
+        Box::new(SpinPostgres::open(url.trim())?)
+    };
+    registry_store::schema::migrate(db.as_ref())?;
+    Ok(db)
+}
+
+/// The deployment's blob store.
+pub fn open_blobs() -> Result<Box<dyn BlobStore>, ApiError> {
+    match S3Store::from_variables()? {
+        Some(s3) => Ok(Box::new(s3)),
+        None => Ok(Box::new(ChunkStore(SpinKeyValue::open_default()?))),
+    }
+}
+
+/// `postgres://user:***@host:port/db`: an address fit for error messages.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<not a postgres:// URL>".to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// A PostgreSQL database through Spin's `postgres@4.0.0` interface.
+pub struct SpinPostgres {
+    conn: pg4::Connection,
+    address: String,
+}
+
+impl SpinPostgres {
+    pub fn open(url: &str) -> Result<Self, ApiError> {
+        let address = redact_password(url);
+        let conn = pg4::Connection::open(url).map_err(|e| {
+            ApiError::unavailable(format!(
+                "the metadata database {address} (OPSML_DATABASE_URL) cannot be used: {}",
+                pg_error_text(&e)
+            ))
+        })?;
+        Ok(Self { conn, address })
+    }
+}
+
+fn pg_error_text(e: &pg4::PgError) -> String {
+    match e {
+        pg4::PgError::ConnectionFailed(m) => format!("connection failed: {m}"),
+        pg4::PgError::BadParameter(m) => format!("bad parameter: {m}"),
+        pg4::PgError::QueryFailed(pg4::QueryError::DbError(db)) => db.as_text.clone(),
+        pg4::PgError::QueryFailed(pg4::QueryError::Text(m)) => m.clone(),
+        pg4::PgError::ValueConversionFailed(m) => format!("value conversion failed: {m}"),
+        pg4::PgError::Other(m) => m.clone(),
+    }
+}
+
+fn to_pg(value: &SqlValue) -> pg4::ParameterValue {
+    match value {
+        SqlValue::Integer(i) => pg4::ParameterValue::Int64(*i),
+        SqlValue::Real(f) => pg4::ParameterValue::Floating64(*f),
+        SqlValue::Text(s) => pg4::ParameterValue::Str(s.clone()),
+        SqlValue::Blob(b) => pg4::ParameterValue::Binary(b.clone()),
+        SqlValue::Null => pg4::ParameterValue::DbNull,
+    }
+}
+
+fn from_pg(value: &pg4::DbValue) -> Result<SqlValue, StoreError> {
+    use pg4::DbValue as V;
+    Ok(match value {
+        V::Boolean(b) => SqlValue::Integer(i64::from(*b)),
+        V::Int8(i) => SqlValue::Integer(i64::from(*i)),
+        V::Int16(i) => SqlValue::Integer(i64::from(*i)),
+        V::Int32(i) => SqlValue::Integer(i64::from(*i)),
+        V::Int64(i) => SqlValue::Integer(*i),
+        V::Floating32(f) => SqlValue::Real(f64::from(*f)),
+        V::Floating64(f) => SqlValue::Real(*f),
+        V::Str(s) => SqlValue::Text(s.clone()),
+        V::Binary(b) => SqlValue::Blob(b.clone()),
+        V::DbNull => SqlValue::Null,
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "unexpected PostgreSQL value {other:?}"
+            )))
+        }
+    })
+}
+
+/// Whether a statement answers with rows (`query`) or a count (`execute`).
+fn returns_rows(statement: &str) -> bool {
+    let first = statement
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    matches!(first.as_str(), "SELECT" | "WITH" | "VALUES")
+        || statement.to_ascii_uppercase().contains(" RETURNING ")
+}
+
+impl Sql for SpinPostgres {
+    fn execute(&self, statement: &str, params: &[SqlValue]) -> registry_store::Result<Vec<Row>> {
+        let statement = numbered_placeholders(statement);
+        let params: Vec<_> = params.iter().map(to_pg).collect();
+        let failed = |e: pg4::PgError| match &e {
+            // 23505: unique_violation.
+            pg4::PgError::QueryFailed(pg4::QueryError::DbError(db)) if db.code == "23505" => {
+                StoreError::Conflict(db.message.clone())
+            }
+            pg4::PgError::ConnectionFailed(_) => StoreError::Backend(format!(
+                "the metadata database {} (OPSML_DATABASE_URL): {}",
+                self.address,
+                pg_error_text(&e)
+            )),
+            _ => StoreError::Backend(format!("PostgreSQL: {}", pg_error_text(&e))),
+        };
+        if !returns_rows(&statement) {
+            self.conn.execute(&statement, &params).map_err(failed)?;
+            return Ok(Vec::new());
+        }
+        let result = self.conn.query(&statement, &params).map_err(failed)?;
+        result
+            .rows
+            .iter()
+            .map(|r| r.iter().map(from_pg).collect::<Result<_, _>>().map(Row))
+            .collect()
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+}
+
+/// The `default` SQLite database.
 pub struct SpinSqlite(sqlite::Connection);
 
 impl SpinSqlite {
     pub fn open_default() -> Result<Self, ApiError> {
         let conn = sqlite::Connection::open_default()
             .map_err(|e| ApiError::unavailable(format!("metadata database unavailable: {e}")))?;
-        let db = SpinSqlite(conn);
-        registry_store::schema::migrate(&db)?;
-        Ok(db)
+        Ok(SpinSqlite(conn))
     }
 }
 
@@ -98,4 +242,35 @@ pub fn now_unix() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            redact_password("postgres://opsml:s3cr3t@db:5432/opsml"),
+            "postgres://opsml:***@db:5432/opsml"
+        );
+        assert_eq!(
+            redact_password("postgres://a:b@c@db/x"),
+            "postgres://a:***@db/x"
+        );
+        assert_eq!(redact_password("postgres://db/x"), "postgres://db/x");
+        assert_eq!(
+            redact_password("db=x password=y"),
+            "<not a postgres:// URL>"
+        );
+    }
+
+    #[test]
+    fn row_statements_are_told_apart() {
+        assert!(returns_rows("SELECT 1"));
+        assert!(returns_rows("  select card FROM t"));
+        assert!(!returns_rows("INSERT INTO t VALUES ($1)"));
+        assert!(returns_rows("DELETE FROM t WHERE a = $1 RETURNING b"));
+        assert!(!returns_rows("BEGIN"));
+    }
 }

@@ -196,6 +196,32 @@ impl<'k, K: KeyValue + ?Sized> BlobWriter<'k, K> {
     }
 }
 
+impl<B: BlobStore + ?Sized> BlobStore for Box<B> {
+    fn create<'s>(
+        &'s self,
+        db: &'s dyn Sql,
+        blob_id: &str,
+        algorithm: DigestAlgorithm,
+        size_hint: Option<u64>,
+    ) -> Result<Box<dyn BlobSink + 's>> {
+        (**self).create(db, blob_id, algorithm, size_hint)
+    }
+    fn open_range<'s>(
+        &'s self,
+        file: &FileRecord,
+        start: u64,
+        end: u64,
+    ) -> Result<Box<dyn BlobSource + 's>> {
+        (**self).open_range(file, start, end)
+    }
+    fn delete(&self, file: &FileRecord) -> Result<()> {
+        (**self).delete(file)
+    }
+    fn delete_partial(&self, db: &dyn Sql, blob_id: &str) -> Result<()> {
+        (**self).delete_partial(db, blob_id)
+    }
+}
+
 impl<K: KeyValue + ?Sized> BlobSink for BlobWriter<'_, K> {
     fn write(&mut self, data: &[u8]) -> Result<()> {
         BlobWriter::write(self, data)
@@ -361,10 +387,16 @@ impl<T: PartTarget> BlobSink for PartWriter<T> {
         if self.parts == 0 {
             self.target.put_whole(&self.buf)?;
         } else {
-            if !self.buf.is_empty() {
-                self.put_buffered_part()?;
+            let completed = if self.buf.is_empty() {
+                Ok(())
+            } else {
+                self.put_buffered_part()
             }
-            self.target.complete()?;
+            .and_then(|()| self.target.complete());
+            if let Err(e) = completed {
+                self.target.abort();
+                return Err(e);
+            }
         }
         let this = *self;
         Ok(StoredBlob {

@@ -1,7 +1,7 @@
 //! File manifests: a file exists (for list, exists and download) exactly when its row here
 //! exists, and the row is written only after every chunk of its blob is stored.
 
-use crate::blobs::{BlobStore, DigestAlgorithm, StoredBlob};
+use crate::blobs::{BlobSink, BlobStore, DigestAlgorithm, StoredBlob};
 use crate::{Result, Row, Sql, SqlValue, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,10 +86,7 @@ pub fn commit(db: &dyn Sql, path: &str, blob: &StoredBlob, now: i64) -> Result<O
             now.into(),
         ],
     )?;
-    db.execute(
-        "DELETE FROM opsml_pending_blobs WHERE blob_id = ?",
-        &[blob.blob_id.as_str().into()],
-    )?;
+    abandon(db, &blob.blob_id)?;
     Ok(previous.filter(|p| p.blob_id != blob.blob_id))
 }
 
@@ -108,6 +105,48 @@ pub fn commit_replacing(
     Ok(())
 }
 
+/// Writes a file: what `fill` puts into a new blob becomes visible at `path` (replacing what
+/// was there) only once all of it is stored. If anything fails, the bytes stored so far are
+/// deleted and nothing changes at `path`. While `fill` runs, the blob is pending, so a
+/// component that dies mid-way leaves a trace from which its bytes are collected.
+#[allow(clippy::too_many_arguments)]
+pub fn write_file<E: From<StoreError>>(
+    db: &dyn Sql,
+    blobs: &dyn BlobStore,
+    path: &str,
+    blob_id: &str,
+    algorithm: DigestAlgorithm,
+    size_hint: Option<u64>,
+    now: impl Fn() -> i64,
+    fill: impl FnOnce(&mut dyn BlobSink) -> Result<(), E>,
+) -> Result<StoredBlob, E> {
+    begin(db, blob_id, now())?;
+    let discard = || {
+        if blobs.delete_partial(db, blob_id).is_ok() {
+            let _ = abandon(db, blob_id);
+        }
+    };
+    let mut sink = match blobs.create(db, blob_id, algorithm, size_hint) {
+        Ok(sink) => sink,
+        Err(e) => {
+            discard();
+            return Err(e.into());
+        }
+    };
+    if let Err(e) = fill(sink.as_mut()) {
+        sink.abort();
+        discard();
+        return Err(e);
+    }
+    let stored = sink
+        .finish()
+        .and_then(|blob| commit_replacing(db, blobs, path, &blob, now()).map(|()| blob));
+    stored.map_err(|e| {
+        discard();
+        e.into()
+    })
+}
+
 /// Deletes every file at or under `prefix`, rows first, then their bytes (best effort, as in
 /// [`commit_replacing`]). Returns how many files went.
 pub fn delete_under(db: &dyn Sql, blobs: &dyn BlobStore, prefix: &str) -> Result<usize> {
@@ -121,10 +160,39 @@ pub fn delete_under(db: &dyn Sql, blobs: &dyn BlobStore, prefix: &str) -> Result
     Ok(deleted)
 }
 
-/// Forgets a pending blob whose chunks the caller has deleted.
+/// Forgets a pending blob: committed, or its bytes deleted by the caller.
 pub fn abandon(db: &dyn Sql, blob_id: &str) -> Result<()> {
     db.execute(
         "DELETE FROM opsml_pending_blobs WHERE blob_id = ?",
+        &[blob_id.into()],
+    )?;
+    forget_multipart(db, blob_id)
+}
+
+/// Records the object store's multipart upload behind a pending blob, so that it can be
+/// aborted if the upload dies.
+pub fn record_multipart(db: &dyn Sql, blob_id: &str, upload_id: &str) -> Result<()> {
+    db.execute(
+        "INSERT INTO opsml_multipart_uploads (blob_id, upload_id) VALUES (?, ?)",
+        &[blob_id.into(), upload_id.into()],
+    )?;
+    Ok(())
+}
+
+/// The multipart upload recorded for a blob, if any.
+pub fn multipart_upload(db: &dyn Sql, blob_id: &str) -> Result<Option<String>> {
+    db.execute(
+        "SELECT upload_id FROM opsml_multipart_uploads WHERE blob_id = ?",
+        &[blob_id.into()],
+    )?
+    .first()
+    .map(|r| r.text(0))
+    .transpose()
+}
+
+pub fn forget_multipart(db: &dyn Sql, blob_id: &str) -> Result<()> {
+    db.execute(
+        "DELETE FROM opsml_multipart_uploads WHERE blob_id = ?",
         &[blob_id.into()],
     )?;
     Ok(())
@@ -216,8 +284,14 @@ mod tests {
         begin(&db, "new", 50).unwrap();
         touch(&db, "busy", 60).unwrap();
         assert_eq!(stale_pending(&db, 40).unwrap(), ["old"]);
+        record_multipart(&db, "old", "u-1").unwrap();
+        assert_eq!(
+            multipart_upload(&db, "old").unwrap().as_deref(),
+            Some("u-1")
+        );
         abandon(&db, "old").unwrap();
         assert!(stale_pending(&db, 40).unwrap().is_empty());
+        assert_eq!(multipart_upload(&db, "old").unwrap(), None);
     }
 
     #[test]

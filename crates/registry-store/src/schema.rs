@@ -91,7 +91,10 @@ pub fn migrate(db: &dyn Sql) -> Result<()> {
     if dialect == Dialect::Postgres {
         db.execute("BEGIN", &[])?;
         let applied = db
-            .execute("SELECT pg_advisory_xact_lock(?)", &[MIGRATION_LOCK.into()])
+            .execute(
+                "SELECT 1 FROM (SELECT pg_advisory_xact_lock(?)) AS locked",
+                &[MIGRATION_LOCK.into()],
+            )
             .and_then(|_| apply(db, dialect));
         return match applied {
             Ok(()) => db.execute("COMMIT", &[]).map(drop),

@@ -78,6 +78,15 @@ pub trait Sql {
     }
 }
 
+impl<S: Sql + ?Sized> Sql for Box<S> {
+    fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<Vec<Row>> {
+        (**self).execute(statement, params)
+    }
+    fn dialect(&self) -> Dialect {
+        (**self).dialect()
+    }
+}
+
 /// `?` placeholders as PostgreSQL's `$1, $2, …`; a `?` inside a quoted string or identifier
 /// stays as it is.
 pub fn numbered_placeholders(statement: &str) -> String {

@@ -106,6 +106,36 @@ def _spawn(name: str, cmd: List[str], env: Dict[str, str], workdir: Path, port: 
                        f"{STARTUP_TIMEOUT:.0f} s (last: {last}):\n{server.log_tail()}")
 
 
+def backend_env(name: str) -> Dict[str, str]:
+    """Our host's storage, from OPSML_TEST_BACKEND as the Rust end-to-end suite reads it
+    (tests/src/backend.rs): nothing for `embedded`; for `postgres-s3`, a fresh PostgreSQL
+    database and a fresh bucket prefix, both named after `name`."""
+    backend = os.environ.get("OPSML_TEST_BACKEND", "") or "embedded"
+    if backend == "embedded":
+        return {}
+    if backend != "postgres-s3":
+        raise RuntimeError(f"OPSML_TEST_BACKEND={backend!r}: expected embedded or postgres-s3")
+    need = lambda key: os.environ.get(key) or _missing(key)  # noqa: E731
+    server = need("OPSML_TEST_POSTGRES_URL").rstrip("/")
+    database = f"opsml_py_{name}_{os.getpid()}_{free_port()}"
+    subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", f"{server}/postgres",
+         "-c", f"CREATE DATABASE {database}"],
+        check=True, capture_output=True,
+    )
+    return {
+        "OPSML_DATABASE_URL": f"{server}/{database}",
+        "OPSML_STORAGE_URI": f"s3://{need('OPSML_TEST_S3_BUCKET')}/{database}",
+        "OPSML_S3_ENDPOINT": need("OPSML_TEST_S3_ENDPOINT"),
+        "OPSML_S3_ACCESS_KEY_ID": need("OPSML_TEST_S3_ACCESS_KEY_ID"),
+        "OPSML_S3_SECRET_ACCESS_KEY": need("OPSML_TEST_S3_SECRET_ACCESS_KEY"),
+    }
+
+
+def _missing(key: str) -> str:
+    raise RuntimeError(f"OPSML_TEST_BACKEND=postgres-s3 needs {key}")
+
+
 def start_host(workdir: Path, env: Optional[Dict[str, str]] = None) -> Server:
     """OUR registry: opsml-host with spin.toml and the dev runtime-config, state in workdir."""
     if not HOST_BINARY.exists():
@@ -119,7 +149,8 @@ def start_host(workdir: Path, env: Optional[Dict[str, str]] = None) -> Server:
         "--state-dir", str(state),
         "--runtime-config-file", str(ROOT / "runtime-config" / "dev.toml"),
     ]
-    return _spawn("opsml-host", cmd, clean_env(**(env or {})), workdir, port)
+    storage = backend_env(workdir.name.replace("-", "_").lower())
+    return _spawn("opsml-host", cmd, clean_env(**{**storage, **(env or {})}), workdir, port)
 
 
 def start_reference(workdir: Path) -> Server:

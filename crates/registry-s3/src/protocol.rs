@@ -1,0 +1,457 @@
+//! The S3 REST requests the registry makes (path-style addressing: `/{bucket}/{key}`), built
+//! and signed without I/O, and the XML answers read back.
+
+use crate::sigv4::{self, Credentials, Scope};
+
+/// Where blobs go: `s3://bucket/prefix` (`OPSML_STORAGE_URI`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageUri {
+    pub bucket: String,
+    /// Without leading or trailing `/`; may be empty.
+    pub prefix: String,
+}
+
+impl StorageUri {
+    pub fn parse(uri: &str) -> Result<Self, String> {
+        let rest = uri
+            .trim()
+            .strip_prefix("s3://")
+            .ok_or_else(|| format!("{uri:?} is not an s3://bucket/prefix URI"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        // The rules S3 gives bucket names: 3–63 of a-z, 0-9, '.', '-'.
+        let valid = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+        if !valid {
+            return Err(format!(
+                "{uri:?}: {bucket:?} is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')"
+            ));
+        }
+        Ok(Self {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+        })
+    }
+}
+
+/// The service address (`OPSML_S3_ENDPOINT`): `http(s)://host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub https: bool,
+    /// `host[:port]` as written: sent as the `Host` header and signed as such.
+    pub authority: String,
+}
+
+impl Endpoint {
+    pub fn parse(endpoint: &str) -> Result<Self, String> {
+        let endpoint = endpoint.trim().trim_end_matches('/');
+        let (https, authority) = if let Some(a) = endpoint.strip_prefix("https://") {
+            (true, a)
+        } else if let Some(a) = endpoint.strip_prefix("http://") {
+            (false, a)
+        } else {
+            return Err(format!(
+                "{endpoint:?} must start with http:// or https:// (e.g. https://s3.eu-west-1.amazonaws.com)"
+            ));
+        };
+        if authority.is_empty() || authority.contains(['/', '?', '#', '@']) {
+            return Err(format!(
+                "{endpoint:?} must be scheme://host[:port], without a path or credentials"
+            ));
+        }
+        Ok(Self {
+            https,
+            authority: authority.to_string(),
+        })
+    }
+}
+
+/// Everything needed to talk to one bucket.
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    pub endpoint: Endpoint,
+    pub region: String,
+    pub location: StorageUri,
+    pub credentials: Credentials,
+}
+
+/// A request ready to send: path (with query) and headers, the `Authorization` included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedRequest {
+    pub method: &'static str,
+    pub path_with_query: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl S3Config {
+    /// The object key of a blob.
+    pub fn blob_key(&self, blob_id: &str) -> String {
+        if self.location.prefix.is_empty() {
+            format!("blobs/{blob_id}")
+        } else {
+            format!("{}/blobs/{blob_id}", self.location.prefix)
+        }
+    }
+
+    /// Signs `method` on `key` (or on the bucket itself when `None`). The body's SHA-256 is
+    /// signed over plain HTTP; over HTTPS, TLS already protects it and the payload is not
+    /// hashed, as the AWS SDKs do for streamed uploads.
+    pub fn sign(
+        &self,
+        method: &'static str,
+        key: Option<&str>,
+        query: &[(&str, &str)],
+        body: &[u8],
+        unix_now: i64,
+    ) -> SignedRequest {
+        let payload_hash = if self.endpoint.https {
+            sigv4::UNSIGNED_PAYLOAD.to_string()
+        } else if body.is_empty() {
+            sigv4::EMPTY_PAYLOAD_SHA256.to_string()
+        } else {
+            sigv4::sha256_hex(body)
+        };
+        let path = match key {
+            Some(key) => format!("/{}/{}", self.location.bucket, sigv4::uri_encode(key, true)),
+            None => format!("/{}", self.location.bucket),
+        };
+        let datetime = amz_datetime(unix_now);
+        let signed_headers = [
+            ("host", self.endpoint.authority.as_str()),
+            ("x-amz-content-sha256", payload_hash.as_str()),
+            ("x-amz-date", datetime.as_str()),
+        ];
+        let authorization = sigv4::authorization(
+            &sigv4::Request {
+                method,
+                path: &path,
+                query,
+                headers: &signed_headers,
+                payload_hash: &payload_hash,
+            },
+            &Scope {
+                datetime: &datetime,
+                region: &self.region,
+                service: "s3",
+            },
+            &self.credentials,
+        );
+        let query: Vec<String> = query
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    sigv4::uri_encode(k, false),
+                    sigv4::uri_encode(v, false)
+                )
+            })
+            .collect();
+        let path_with_query = if query.is_empty() {
+            path
+        } else {
+            format!("{path}?{}", query.join("&"))
+        };
+        let mut headers: Vec<(String, String)> = signed_headers[1..]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        headers.push(("authorization".into(), authorization));
+        SignedRequest {
+            method,
+            path_with_query,
+            headers,
+        }
+    }
+}
+
+/// `YYYYMMDDTHHMMSSZ` (UTC), the form of `x-amz-date`.
+pub fn amz_datetime(unix_seconds: i64) -> String {
+    let date = registry_core::card::utc_date(unix_seconds).replace('-', "");
+    let secs = unix_seconds.rem_euclid(86_400);
+    format!(
+        "{date}T{:02}{:02}{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// S3's limits on multipart uploads.
+pub const MAX_PARTS: u64 = 10_000;
+pub const MIN_PART_SIZE: u64 = 8 << 20;
+pub const MAX_PART_SIZE: u64 = 64 << 20;
+
+/// The part size for an upload of about `size` bytes: 8 MiB, or more so that 10,000 parts
+/// hold it (up to 64 MiB per part, so at most 640,000 MiB in all).
+pub fn part_size_for(size: u64) -> Result<usize, String> {
+    let needed = size.div_ceil(MAX_PARTS).next_multiple_of(1 << 20);
+    if needed > MAX_PART_SIZE {
+        return Err(format!(
+            "{size} bytes exceed what a multipart upload can hold ({MAX_PARTS} parts of {MAX_PART_SIZE} bytes)"
+        ));
+    }
+    Ok(needed.max(MIN_PART_SIZE) as usize)
+}
+
+/// The body of `CompleteMultipartUpload`: each part's number and `ETag`, in order.
+pub fn complete_multipart_body(etags: &[String]) -> String {
+    let mut body = String::from("<CompleteMultipartUpload>");
+    for (i, etag) in etags.iter().enumerate() {
+        body.push_str(&format!(
+            "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>",
+            i + 1,
+            xml_escape(etag)
+        ));
+    }
+    body.push_str("</CompleteMultipartUpload>");
+    body
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn xml_unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&#34;", "\"")
+        .replace("&amp;", "&")
+}
+
+/// The text of every `<tag>…</tag>` element in `xml`, in order (S3's answers are flat enough
+/// for this: no element nests one of the same name).
+pub fn xml_texts(xml: &str, tag: &str) -> Vec<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find(&open) {
+        let after = &rest[start + open.len()..];
+        let Some(end) = after.find(&close) else { break };
+        out.push(xml_unescape(&after[..end]));
+        rest = &after[end + close.len()..];
+    }
+    out
+}
+
+pub fn xml_text(xml: &str, tag: &str) -> Option<String> {
+    xml_texts(xml, tag).into_iter().next()
+}
+
+/// An S3 error answer: its `Code` and `Message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Error {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl S3Error {
+    /// From an error status and its body (which HEAD answers and some servers leave empty).
+    pub fn from_response(status: u16, body: &str) -> Self {
+        let code = xml_text(body, "Code").unwrap_or_else(|| match status {
+            403 => "AccessDenied".into(),
+            404 => "NotFound".into(),
+            _ => format!("HTTP {status}"),
+        });
+        Self {
+            status,
+            message: xml_text(body, "Message").unwrap_or_default(),
+            code,
+        }
+    }
+
+    /// A `200 OK` that carries an `<Error>` (`CompleteMultipartUpload` may answer so).
+    pub fn in_ok_body(body: &str) -> Option<Self> {
+        body.contains("<Error>")
+            .then(|| Self::from_response(200, body))
+    }
+
+    /// The settings an operator should look at for this error.
+    pub fn setting_hint(&self) -> &'static str {
+        match self.code.as_str() {
+            "InvalidAccessKeyId" => "check OPSML_S3_ACCESS_KEY_ID",
+            "SignatureDoesNotMatch" => "check OPSML_S3_SECRET_ACCESS_KEY (and OPSML_S3_REGION)",
+            "AuthorizationHeaderMalformed" | "AuthorizationQueryParametersError" => {
+                "check OPSML_S3_REGION"
+            }
+            "AccessDenied" => "the credentials lack permission on this bucket",
+            "NoSuchBucket" => "check the bucket in OPSML_STORAGE_URI",
+            "PermanentRedirect" | "IllegalLocationConstraintException" => {
+                "the bucket is in another region: check OPSML_S3_REGION and OPSML_S3_ENDPOINT"
+            }
+            _ => "",
+        }
+    }
+}
+
+impl std::fmt::Display for S3Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (HTTP {})", self.code, self.status)?;
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        let hint = self.setting_hint();
+        if !hint.is_empty() {
+            write!(f, "; {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One page of `ListObjectsV2`: keys with sizes, and the token of the next page.
+pub fn list_page(xml: &str) -> (Vec<(String, u64)>, Option<String>) {
+    let objects = xml_texts(xml, "Contents")
+        .iter()
+        .filter_map(|entry| {
+            let key = xml_text(entry, "Key")?;
+            let size = xml_text(entry, "Size")?.parse().ok()?;
+            Some((key, size))
+        })
+        .collect();
+    let truncated = xml_text(xml, "IsTruncated").as_deref() == Some("true");
+    let next = truncated
+        .then(|| xml_text(xml, "NextContinuationToken"))
+        .flatten();
+    (objects, next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(endpoint: &str, prefix: &str) -> S3Config {
+        S3Config {
+            endpoint: Endpoint::parse(endpoint).unwrap(),
+            region: "us-east-1".into(),
+            location: StorageUri::parse(&format!("s3://examplebucket/{prefix}")).unwrap(),
+            credentials: Credentials {
+                access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+                secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn storage_uris_and_endpoints() {
+        assert_eq!(
+            StorageUri::parse("s3://my-bucket/opsml/prod/").unwrap(),
+            StorageUri {
+                bucket: "my-bucket".into(),
+                prefix: "opsml/prod".into()
+            }
+        );
+        assert_eq!(StorageUri::parse("s3://abc").unwrap().prefix, "");
+        assert!(StorageUri::parse("gs://abc/x").is_err());
+        assert!(StorageUri::parse("s3://Upper/x").is_err());
+        assert!(StorageUri::parse("s3://ab").is_err());
+        assert_eq!(
+            Endpoint::parse("http://127.0.0.1:9000/").unwrap(),
+            Endpoint {
+                https: false,
+                authority: "127.0.0.1:9000".into()
+            }
+        );
+        assert!(Endpoint::parse("s3.amazonaws.com").is_err());
+        assert!(Endpoint::parse("https://u:p@s3.amazonaws.com").is_err());
+        assert!(Endpoint::parse("https://s3.amazonaws.com/bucket").is_err());
+    }
+
+    #[test]
+    fn datetimes_are_in_amz_form() {
+        assert_eq!(amz_datetime(1_369_353_600), "20130524T000000Z");
+        assert_eq!(amz_datetime(1_440_938_160), "20150830T123600Z");
+    }
+
+    /// The signature itself is checked against AWS's examples in `sigv4`; here, what `sign`
+    /// feeds it: the path-style path, the encoded key, the scope and the signed headers.
+    #[test]
+    fn signed_requests_carry_the_scope_and_headers() {
+        let cfg = config("http://examplebucket.s3.amazonaws.com", "");
+        let req = cfg.sign("GET", Some("a b/c.txt"), &[], b"", 1_369_353_600);
+        assert_eq!(req.path_with_query, "/examplebucket/a%20b/c.txt");
+        let names: Vec<&str> = req.headers.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            ["x-amz-content-sha256", "x-amz-date", "authorization"]
+        );
+        assert_eq!(req.headers[0].1, sigv4::EMPTY_PAYLOAD_SHA256);
+        assert_eq!(req.headers[1].1, "20130524T000000Z");
+        assert!(req.headers[2].1.starts_with(
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature="
+        ));
+    }
+
+    #[test]
+    fn payloads_are_hashed_over_http_only() {
+        let http = config("http://127.0.0.1:9000", "p").sign(
+            "PUT",
+            Some("p/blobs/x"),
+            &[("partNumber", "1"), ("uploadId", "a/b=")],
+            b"abc",
+            0,
+        );
+        assert_eq!(
+            http.headers[0].1,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            http.path_with_query,
+            "/examplebucket/p/blobs/x?partNumber=1&uploadId=a%2Fb%3D"
+        );
+        let https = config("https://s3.amazonaws.com", "p").sign("PUT", None, &[], b"abc", 0);
+        assert_eq!(https.headers[0].1, "UNSIGNED-PAYLOAD");
+        assert_eq!(https.path_with_query, "/examplebucket");
+    }
+
+    #[test]
+    fn blob_keys_sit_under_the_prefix() {
+        assert_eq!(config("http://h", "").blob_key("b1"), "blobs/b1");
+        assert_eq!(
+            config("http://h", "opsml/dev").blob_key("b1"),
+            "opsml/dev/blobs/b1"
+        );
+    }
+
+    #[test]
+    fn part_sizes_keep_under_ten_thousand_parts() {
+        assert_eq!(part_size_for(0).unwrap(), 8 << 20);
+        assert_eq!(part_size_for(50 << 30).unwrap(), 8 << 20);
+        // 100 GiB needs parts of at least 10.24 MiB: rounded up to 11 MiB.
+        assert_eq!(part_size_for(100 << 30).unwrap(), 11 << 20);
+        assert!(part_size_for(64 << 20).is_ok());
+        assert!(part_size_for(700_000 << 20).is_err());
+    }
+
+    #[test]
+    fn xml_answers_are_read() {
+        let created = "<?xml version=\"1.0\"?><InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>VXBsb2FkIElE&amp;x</UploadId></InitiateMultipartUploadResult>";
+        assert_eq!(xml_text(created, "UploadId").unwrap(), "VXBsb2FkIElE&x");
+        let body = complete_multipart_body(&["\"e1\"".into(), "\"e2\"".into()]);
+        assert_eq!(
+            body,
+            "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>&quot;e1&quot;</ETag></Part><Part><PartNumber>2</PartNumber><ETag>&quot;e2&quot;</ETag></Part></CompleteMultipartUpload>"
+        );
+        let error = "<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message></Error>";
+        let e = S3Error::from_response(403, error);
+        assert_eq!(e.code, "SignatureDoesNotMatch");
+        assert!(e.to_string().contains("OPSML_S3_SECRET_ACCESS_KEY"), "{e}");
+        assert_eq!(S3Error::from_response(404, "").code, "NotFound");
+        assert!(S3Error::in_ok_body(error).is_some());
+        assert!(S3Error::in_ok_body(created).is_none());
+        let page = "<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>p/blobs/a</Key><Size>5</Size></Contents><Contents><Key>p/blobs/b</Key><Size>0</Size></Contents><NextContinuationToken>t1</NextContinuationToken></ListBucketResult>";
+        assert_eq!(
+            list_page(page),
+            (
+                vec![("p/blobs/a".into(), 5), ("p/blobs/b".into(), 0)],
+                Some("t1".into())
+            )
+        );
+    }
+}

@@ -1,0 +1,469 @@
+//! Blobs in an S3-compatible bucket, over outbound `wasi:http` (the host allows only the hosts
+//! in the component's `allowed_outbound_hosts`, which follow `s3_endpoint`). Each blob is one
+//! object, `{prefix}/blobs/{blob_id}`, written once: small blobs with one `PUT`, larger ones as
+//! a multipart upload that no reader can see until it completes, and that is aborted when the
+//! upload fails (or, if the component died, by the next upload's collection of dead ones).
+
+use crate::settings::variable;
+use crate::storage::now_unix;
+use crate::ApiError;
+use registry_s3::protocol::{self, Endpoint, S3Config, S3Error, StorageUri};
+use registry_s3::sigv4::Credentials;
+use registry_store::blobs::{
+    BlobSink, BlobSource, BlobStore, DigestAlgorithm, PartTarget, PartWriter,
+};
+use registry_store::files::{self, FileRecord};
+use registry_store::{Result, Sql, StoreError};
+use wasi::http::outgoing_handler;
+use wasi::http::types::{
+    ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest,
+    Scheme,
+};
+use wasi::io::streams::{InputStream, OutputStream, StreamError};
+
+/// Error answers are read up to this size (they are short XML documents).
+const MAX_ERROR_BODY: usize = 64 << 10;
+/// The most bytes asked of a download stream per read.
+const READ_SIZE: u64 = 1 << 20;
+
+pub struct S3Store {
+    config: S3Config,
+}
+
+impl S3Store {
+    /// The bucket named by `storage_uri`, or `None` when it is unset (the key-value store).
+    pub fn from_variables() -> Result<Option<Self>, ApiError> {
+        let uri = variable("storage_uri");
+        if uri.trim().is_empty() {
+            return Ok(None);
+        }
+        let misconfigured = |setting: &str, e: String| {
+            ApiError::new(500, format!("server misconfigured: {setting}: {e}"))
+        };
+        let location =
+            StorageUri::parse(&uri).map_err(|e| misconfigured("OPSML_STORAGE_URI", e))?;
+        let endpoint = Endpoint::parse(&variable("s3_endpoint"))
+            .map_err(|e| misconfigured("OPSML_S3_ENDPOINT", e))?;
+        let region = variable("s3_region");
+        let credentials = Credentials {
+            access_key_id: variable("s3_access_key_id"),
+            secret_access_key: variable("s3_secret_access_key"),
+        };
+        if credentials.access_key_id.is_empty() || credentials.secret_access_key.is_empty() {
+            return Err(misconfigured(
+                "OPSML_S3_ACCESS_KEY_ID and OPSML_S3_SECRET_ACCESS_KEY",
+                "both must be set when OPSML_STORAGE_URI is an s3:// URI".into(),
+            ));
+        }
+        Ok(Some(Self {
+            config: S3Config {
+                endpoint,
+                region: if region.trim().is_empty() {
+                    "us-east-1".into()
+                } else {
+                    region.trim().to_string()
+                },
+                location,
+                credentials,
+            },
+        }))
+    }
+
+    /// Where errors say the bytes are.
+    fn describe(&self) -> String {
+        format!(
+            "object storage {}://{} (bucket {})",
+            if self.config.endpoint.https {
+                "https"
+            } else {
+                "http"
+            },
+            self.config.endpoint.authority,
+            self.config.location.bucket
+        )
+    }
+
+    fn unreachable(&self, what: &str, e: impl std::fmt::Debug) -> StoreError {
+        StoreError::Backend(format!(
+            "{} cannot be reached ({what}): {e:?}; check OPSML_S3_ENDPOINT",
+            self.describe()
+        ))
+    }
+
+    /// Sends one signed request and waits for the answer's head.
+    fn send(
+        &self,
+        method: &'static str,
+        key: Option<&str>,
+        query: &[(&str, &str)],
+        extra_headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Result<IncomingResponse> {
+        let signed = self.config.sign(method, key, query, body, now_unix());
+        let mut headers: Vec<(String, Vec<u8>)> = signed
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k, v.into_bytes()))
+            .collect();
+        headers.extend(
+            extra_headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone().into_bytes())),
+        );
+        if !body.is_empty() || matches!(method, "PUT" | "POST") {
+            headers.push(("content-length".into(), body.len().to_string().into_bytes()));
+        }
+        let fields = Fields::from_list(&headers)
+            .map_err(|e| StoreError::Backend(format!("invalid request header: {e:?}")))?;
+        let request = OutgoingRequest::new(fields);
+        let wasi_method = match method {
+            "GET" => Method::Get,
+            "PUT" => Method::Put,
+            "POST" => Method::Post,
+            "DELETE" => Method::Delete,
+            _ => Method::Head,
+        };
+        let scheme = if self.config.endpoint.https {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        let invalid = |what: &str| StoreError::Backend(format!("invalid request {what}"));
+        request
+            .set_method(&wasi_method)
+            .map_err(|()| invalid("method"))?;
+        request
+            .set_scheme(Some(&scheme))
+            .map_err(|()| invalid("scheme"))?;
+        request
+            .set_authority(Some(&self.config.endpoint.authority))
+            .map_err(|()| invalid("authority"))?;
+        request
+            .set_path_with_query(Some(&signed.path_with_query))
+            .map_err(|()| invalid("path"))?;
+        let outgoing_body = request.body().map_err(|()| invalid("body"))?;
+        let response = outgoing_handler::handle(request, None).map_err(|e| match e {
+            ErrorCode::HttpRequestDenied => StoreError::Backend(format!(
+                "{} is not in this component's allowed_outbound_hosts (they follow OPSML_S3_ENDPOINT)",
+                self.describe()
+            )),
+            e => self.unreachable("request", e),
+        })?;
+        if !body.is_empty() {
+            let stream = outgoing_body.write().map_err(|()| invalid("body stream"))?;
+            write_all(&stream, body).map_err(|e| self.unreachable("sending the body", e))?;
+        }
+        OutgoingBody::finish(outgoing_body, None)
+            .map_err(|e| self.unreachable("finishing the body", e))?;
+        response.subscribe().block();
+        match response.get() {
+            Some(Ok(Ok(answer))) => Ok(answer),
+            Some(Ok(Err(e))) => Err(self.unreachable("answer", e)),
+            _ => Err(StoreError::Backend(format!(
+                "{}: no answer",
+                self.describe()
+            ))),
+        }
+    }
+
+    /// Sends a request that must succeed (2xx); returns the answer's headers and body.
+    fn call(
+        &self,
+        method: &'static str,
+        key: Option<&str>,
+        query: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<(Fields, String)> {
+        let response = self.send(method, key, query, &[], body)?;
+        let status = response.status();
+        let headers = response.headers();
+        let text = read_body(response, MAX_ERROR_BODY);
+        if !(200..300).contains(&status) {
+            return Err(self.refused(status, &text));
+        }
+        if let Some(e) = S3Error::in_ok_body(&text) {
+            return Err(self.failed(e));
+        }
+        Ok((headers, text))
+    }
+
+    fn refused(&self, status: u16, body: &str) -> StoreError {
+        self.failed(S3Error::from_response(status, body))
+    }
+
+    fn failed(&self, e: S3Error) -> StoreError {
+        StoreError::Backend(format!("{} refused the request: {e}", self.describe()))
+    }
+
+    /// Deletes an object; one that is already gone is fine.
+    fn delete_key(&self, key: &str) -> Result<()> {
+        match self.call("DELETE", Some(key), &[], b"") {
+            Err(StoreError::Backend(m)) if m.contains("NoSuchKey") => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// Every object under `prefix` with its size, page by page.
+    pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
+        let mut objects = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut query = vec![("list-type", "2"), ("prefix", prefix)];
+            if let Some(t) = &token {
+                query.push(("continuation-token", t.as_str()));
+            }
+            let (_, xml) = self.call("GET", None, &query, b"")?;
+            let (page, next) = protocol::list_page(&xml);
+            objects.extend(page);
+            match next {
+                Some(next) => token = Some(next),
+                None => return Ok(objects),
+            }
+        }
+    }
+}
+
+fn write_all(stream: &OutputStream, mut data: &[u8]) -> Result<(), StreamError> {
+    while !data.is_empty() {
+        let permitted = loop {
+            let n = stream.check_write()?;
+            if n > 0 {
+                break n as usize;
+            }
+            stream.subscribe().block();
+        };
+        let n = permitted.min(data.len());
+        stream.write(&data[..n])?;
+        data = &data[n..];
+    }
+    stream.blocking_flush()
+}
+
+/// Reads up to `limit` bytes of an answer's body as text (for XML answers and errors).
+fn read_body(response: IncomingResponse, limit: usize) -> String {
+    let mut bytes = Vec::new();
+    if let Ok(body) = response.consume() {
+        if let Ok(stream) = body.stream() {
+            while bytes.len() < limit {
+                match stream.blocking_read(READ_SIZE) {
+                    Ok(chunk) => bytes.extend(chunk),
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A multipart upload (or a single `PUT`) of one blob.
+struct Upload<'s> {
+    store: &'s S3Store,
+    db: &'s dyn Sql,
+    blob_id: String,
+    key: String,
+    upload_id: Option<String>,
+    etags: Vec<String>,
+}
+
+impl PartTarget for Upload<'_> {
+    fn put_whole(&mut self, data: &[u8]) -> Result<()> {
+        self.store.call("PUT", Some(&self.key), &[], data).map(drop)
+    }
+
+    fn start(&mut self) -> Result<()> {
+        let (_, xml) = self
+            .store
+            .call("POST", Some(&self.key), &[("uploads", "")], b"")?;
+        let upload_id = protocol::xml_text(&xml, "UploadId").ok_or_else(|| {
+            StoreError::Backend(format!(
+                "{}: CreateMultipartUpload answered without an UploadId",
+                self.store.describe()
+            ))
+        })?;
+        // Recorded first, so that a component that dies now still gets its parts aborted.
+        files::record_multipart(self.db, &self.blob_id, &upload_id)?;
+        self.upload_id = Some(upload_id);
+        Ok(())
+    }
+
+    fn put_part(&mut self, number: u32, data: &[u8]) -> Result<()> {
+        let upload_id = self.upload_id.clone().unwrap_or_default();
+        let number_text = number.to_string();
+        let (headers, _) = self.store.call(
+            "PUT",
+            Some(&self.key),
+            &[("partNumber", &number_text), ("uploadId", &upload_id)],
+            data,
+        )?;
+        let etag = headers
+            .get(&"etag".to_string())
+            .into_iter()
+            .next()
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "{}: part {number} was stored without an ETag",
+                    self.store.describe()
+                ))
+            })?;
+        self.etags.push(etag);
+        Ok(())
+    }
+
+    fn complete(&mut self) -> Result<()> {
+        let upload_id = self.upload_id.clone().unwrap_or_default();
+        let body = protocol::complete_multipart_body(&self.etags);
+        self.store
+            .call(
+                "POST",
+                Some(&self.key),
+                &[("uploadId", &upload_id)],
+                body.as_bytes(),
+            )
+            .map(drop)
+    }
+
+    fn abort(&mut self) {
+        if let Some(upload_id) = &self.upload_id {
+            if self
+                .store
+                .call("DELETE", Some(&self.key), &[("uploadId", upload_id)], b"")
+                .is_ok()
+            {
+                let _ = files::forget_multipart(self.db, &self.blob_id);
+            }
+        }
+    }
+}
+
+/// A byte range of an object, streamed from the answer to one `GET`.
+struct Download {
+    // Dropped in this order: a stream before its body, a body before its response.
+    stream: Option<InputStream>,
+    _body: Option<IncomingBody>,
+    remaining: u64,
+    describe: String,
+}
+
+impl BlobSource for Download {
+    fn next_piece(&mut self) -> Result<Option<Vec<u8>>> {
+        if self.remaining == 0 {
+            return Ok(None);
+        }
+        let Some(stream) = &self.stream else {
+            return Ok(None);
+        };
+        match stream.blocking_read(READ_SIZE.min(self.remaining)) {
+            Ok(piece) => {
+                self.remaining = self.remaining.saturating_sub(piece.len() as u64);
+                Ok(Some(piece))
+            }
+            Err(e) => Err(StoreError::Backend(format!(
+                "{} ended the download {} bytes short: {e:?}",
+                self.describe, self.remaining
+            ))),
+        }
+    }
+}
+
+impl BlobStore for S3Store {
+    fn create<'s>(
+        &'s self,
+        db: &'s dyn Sql,
+        blob_id: &str,
+        algorithm: DigestAlgorithm,
+        size_hint: Option<u64>,
+    ) -> Result<Box<dyn BlobSink + 's>> {
+        let part_size =
+            protocol::part_size_for(size_hint.unwrap_or(0)).map_err(StoreError::Backend)?;
+        let upload = Upload {
+            store: self,
+            db,
+            blob_id: blob_id.to_string(),
+            key: self.config.blob_key(blob_id),
+            upload_id: None,
+            etags: Vec::new(),
+        };
+        Ok(Box::new(PartWriter::new(
+            upload,
+            blob_id.to_string(),
+            algorithm,
+            part_size,
+        )))
+    }
+
+    fn open_range<'s>(
+        &'s self,
+        file: &FileRecord,
+        start: u64,
+        end: u64,
+    ) -> Result<Box<dyn BlobSource + 's>> {
+        let end = end.min(file.size);
+        let describe = self.describe();
+        if end <= start {
+            return Ok(Box::new(Download {
+                stream: None,
+                _body: None,
+                remaining: 0,
+                describe,
+            }));
+        }
+        let key = self.config.blob_key(&file.blob_id);
+        let whole = start == 0 && end == file.size;
+        let range = [("range", format!("bytes={start}-{}", end - 1))];
+        let response = self.send(
+            "GET",
+            Some(&key),
+            &[],
+            if whole { &[] } else { &range },
+            b"",
+        )?;
+        let status = response.status();
+        if status != 200 && status != 206 {
+            let text = read_body(response, MAX_ERROR_BODY);
+            return Err(match self.refused(status, &text) {
+                StoreError::Backend(m) if m.contains("NoSuchKey") => StoreError::Corrupt(format!(
+                    "the bytes of {} are missing from {describe}",
+                    file.path
+                )),
+                e => e,
+            });
+        }
+        if status == 200 && !whole {
+            return Err(StoreError::Backend(format!(
+                "{describe} ignored the Range header"
+            )));
+        }
+        let body = response
+            .consume()
+            .map_err(|()| StoreError::Backend("the download body was already taken".into()))?;
+        let stream = body
+            .stream()
+            .map_err(|()| StoreError::Backend("the download body cannot be read".into()))?;
+        Ok(Box::new(Download {
+            stream: Some(stream),
+            _body: Some(body),
+            remaining: end - start,
+            describe,
+        }))
+    }
+
+    fn delete(&self, file: &FileRecord) -> Result<()> {
+        self.delete_key(&self.config.blob_key(&file.blob_id))
+    }
+
+    fn delete_partial(&self, db: &dyn Sql, blob_id: &str) -> Result<()> {
+        let key = self.config.blob_key(blob_id);
+        if let Some(upload_id) = files::multipart_upload(db, blob_id)? {
+            match self.call("DELETE", Some(&key), &[("uploadId", &upload_id)], b"") {
+                Err(StoreError::Backend(m)) if !m.contains("NoSuchUpload") => {
+                    return Err(StoreError::Backend(m))
+                }
+                _ => {}
+            }
+            files::forget_multipart(db, blob_id)?;
+        }
+        // A single PUT (or a completed upload) whose commit never happened.
+        self.delete_key(&key)
+    }
+}
