@@ -110,9 +110,8 @@ impl S3Store {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone().into_bytes())),
         );
-        if !body.is_empty() || matches!(method, "PUT" | "POST") {
-            headers.push(("content-length".into(), body.len().to_string().into_bytes()));
-        }
+        // Always sent, 0 included: S3 refuses a signed payload whose length it cannot know.
+        headers.push(("content-length".into(), body.len().to_string().into_bytes()));
         let fields = Fields::from_list(&headers)
             .map_err(|e| StoreError::Backend(format!("invalid request header: {e:?}")))?;
         let request = OutgoingRequest::new(fields);
@@ -149,15 +148,23 @@ impl S3Store {
             )),
             e => self.unreachable("request", e),
         })?;
+        // A server that refuses the request may answer (and close) before reading the body:
+        // its answer says more than the failed write, so a write error is reported only when
+        // no answer comes.
+        let mut sent = Ok(());
         if !body.is_empty() {
             let stream = outgoing_body.write().map_err(|()| invalid("body stream"))?;
-            write_all(&stream, body).map_err(|e| self.unreachable("sending the body", e))?;
+            sent = write_all(&stream, body);
         }
-        OutgoingBody::finish(outgoing_body, None)
-            .map_err(|e| self.unreachable("finishing the body", e))?;
+        let finished = OutgoingBody::finish(outgoing_body, None);
         response.subscribe().block();
-        match response.get() {
-            Some(Ok(Ok(answer))) => Ok(answer),
+        let answer = match response.get() {
+            Some(Ok(Ok(answer))) => return Ok(answer),
+            other => other,
+        };
+        sent.map_err(|e| self.unreachable("sending the body", e))?;
+        finished.map_err(|e| self.unreachable("finishing the body", e))?;
+        match answer {
             Some(Ok(Err(e))) => Err(self.unreachable("answer", e)),
             _ => Err(StoreError::Backend(format!(
                 "{}: no answer",
