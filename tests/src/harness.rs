@@ -239,6 +239,8 @@ pub struct Host {
     log_shown: bool,
     /// The database and bucket prefix of this host on the `postgres-s3` backend.
     storage: Option<Isolated>,
+    /// `envs` as `start` set them.
+    initial_envs: Vec<(String, String)>,
 }
 
 impl Host {
@@ -263,6 +265,7 @@ impl Host {
             child: None,
             port: 0,
             state,
+            initial_envs: all_envs.clone(),
             envs: all_envs,
             log_shown: false,
             storage,
@@ -284,6 +287,19 @@ impl Host {
         }
         compiled_cache::save(host.state_dir());
         host
+    }
+
+    /// Changes (or adds) variables of the host's environment for its next (re)start.
+    pub fn set_envs(&mut self, change: &[(&str, &str)]) {
+        for (key, value) in change {
+            self.envs.retain(|(k, _)| k != key);
+            self.envs.push((key.to_string(), value.to_string()));
+        }
+    }
+
+    /// The environment the host was started with, for its next (re)start.
+    pub fn reset_envs(&mut self) {
+        self.envs = self.initial_envs.clone();
     }
 
     /// The database and bucket prefix this host uses (`postgres-s3` backend only).

@@ -125,10 +125,14 @@ async fn connect(address: &str, allowed: impl Fn(&str, u16) -> bool) -> Result<S
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
     }
-    let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(|e| Error::ConnectionFailed(e.to_string()))?;
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(|e| {
+        // The server's own report ("password authentication failed for user …") says
+        // more than tokio-postgres's "db error".
+        Error::ConnectionFailed(match e.as_db_error() {
+            Some(db) => db.to_string(),
+            None => e.to_string(),
+        })
+    })?;
     tokio::spawn(async move {
         // Ends when the client is dropped or the server goes away.
         let _ = connection.await;

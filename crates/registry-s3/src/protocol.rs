@@ -276,7 +276,8 @@ impl S3Error {
     /// The settings an operator should look at for this error.
     pub fn setting_hint(&self) -> &'static str {
         match self.code.as_str() {
-            "InvalidAccessKeyId" => "check OPSML_S3_ACCESS_KEY_ID",
+            // NotSignedUp: what some S3-compatible servers answer for an unknown key.
+            "InvalidAccessKeyId" | "NotSignedUp" => "check OPSML_S3_ACCESS_KEY_ID",
             "SignatureDoesNotMatch" => "check OPSML_S3_SECRET_ACCESS_KEY (and OPSML_S3_REGION)",
             "AuthorizationHeaderMalformed" | "AuthorizationQueryParametersError" => {
                 "check OPSML_S3_REGION"
@@ -285,6 +286,9 @@ impl S3Error {
             "NoSuchBucket" => "check the bucket in OPSML_STORAGE_URI",
             "PermanentRedirect" | "IllegalLocationConstraintException" => {
                 "the bucket is in another region: check OPSML_S3_REGION and OPSML_S3_ENDPOINT"
+            }
+            _ if self.status == 403 => {
+                "check OPSML_S3_ACCESS_KEY_ID and OPSML_S3_SECRET_ACCESS_KEY"
             }
             _ => "",
         }
@@ -443,6 +447,10 @@ mod tests {
         assert_eq!(e.code, "SignatureDoesNotMatch");
         assert!(e.to_string().contains("OPSML_S3_SECRET_ACCESS_KEY"), "{e}");
         assert_eq!(S3Error::from_response(404, "").code, "NotFound");
+        let unknown = S3Error::from_response(403, "");
+        assert!(unknown
+            .to_string()
+            .contains("OPSML_S3_ACCESS_KEY_ID and OPSML_S3_SECRET_ACCESS_KEY"));
         assert!(S3Error::in_ok_body(error).is_some());
         assert!(S3Error::in_ok_body(created).is_none());
         let page = "<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>p/blobs/a</Key><Size>5</Size></Contents><Contents><Key>p/blobs/b</Key><Size>0</Size></Contents><NextContinuationToken>t1</NextContinuationToken></ListBucketResult>";

@@ -430,7 +430,8 @@ impl BlobStore for S3Store {
             let text = read_body(response, MAX_ERROR_BODY);
             return Err(match self.refused(status, &text) {
                 StoreError::Backend(m) if m.contains("NoSuchKey") => StoreError::Corrupt(format!(
-                    "the bytes of {} are missing from {describe}",
+                    "the bytes of {} are missing from {describe}; if every file is, check the \
+                     bucket and prefix in OPSML_STORAGE_URI",
                     file.path
                 )),
                 e => e,

@@ -1,0 +1,160 @@
+//! The production backends misconfigured: wrong credentials, an unreachable database or
+//! object store, a missing bucket. Each gives a clear error naming the setting to check, and
+//! loses nothing already stored. Runs on `OPSML_TEST_BACKEND=postgres-s3` (scripts/test.sh runs
+//! the suite on both backends); on the embedded backend there is nothing to misconfigure.
+
+use e2e::harness::{backend, blake3_of, detail, pseudo_random, Backend, Host};
+use serde_json::json;
+
+const PATH: &str = "opsml-root:/OPSML_MODEL_REGISTRY/team/m/v1.0.0/model.bin";
+/// Over two 8 MiB parts: stored as a multipart upload.
+const LEN: u64 = 20 << 20;
+
+fn postgres_s3() -> bool {
+    let on = matches!(backend(), Backend::PostgresS3(_));
+    if !on {
+        eprintln!("needs OPSML_TEST_BACKEND=postgres-s3: nothing to check on the embedded backend");
+    }
+    on
+}
+
+/// A host with a file and a card stored, restarted with `change` applied to its settings.
+fn stored_then(change: &[(&str, &str)]) -> (Host, blake3::Hash) {
+    let mut host = Host::dev();
+    let (status, body) = host.upload(PATH, pseudo_random(3, LEN), LEN, &[]);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = host.post_json(
+        "/opsml/cards/version",
+        &json!({"name": "m", "repository": "team", "registry_type": "model", "version_type": "minor"}),
+        &[],
+    );
+    assert_eq!(status, 200, "{body}");
+    host.set_envs(change);
+    host.restart();
+    (host, blake3_of(pseudo_random(3, LEN)).1)
+}
+
+/// After the setting is put back, everything stored before is still there, byte for byte.
+fn nothing_lost(mut host: Host, digest: &blake3::Hash) {
+    host.reset_envs();
+    host.restart();
+    let download = host.download_hashed(PATH);
+    assert_eq!((download.status, download.len), (200, LEN));
+    assert_eq!(&download.blake3, digest, "the file came back different");
+    assert_eq!(host.files_exists(PATH).1, json!({"exists": true}));
+}
+
+#[test]
+fn wrong_s3_credentials_name_the_settings() {
+    if !postgres_s3() {
+        return;
+    }
+    let (host, digest) = stored_then(&[("OPSML_S3_SECRET_ACCESS_KEY", "not-the-secret")]);
+    let (status, body) = host.upload(PATH, pseudo_random(4, 1000), 1000, &[]);
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        detail(&body).contains("OPSML_S3_SECRET_ACCESS_KEY"),
+        "{body}"
+    );
+    assert!(!detail(&body).contains("not-the-secret"), "{body}");
+    let (status, _, got) = host.download(PATH);
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&got));
+    assert!(String::from_utf8_lossy(&got).contains("OPSML_S3_SECRET_ACCESS_KEY"));
+    nothing_lost(host, &digest);
+
+    let (host, digest) = stored_then(&[("OPSML_S3_ACCESS_KEY_ID", "nobody")]);
+    let (status, body) = host.upload(PATH, pseudo_random(4, 1000), 1000, &[]);
+    assert_eq!(status, 503, "{body}");
+    assert!(detail(&body).contains("OPSML_S3_ACCESS_KEY_ID"), "{body}");
+    nothing_lost(host, &digest);
+}
+
+#[test]
+fn a_missing_bucket_names_the_storage_uri() {
+    if !postgres_s3() {
+        return;
+    }
+    // Reads show it. (s3s-fs creates a missing bucket on upload and answers NoSuchKey for
+    // it, where S3 answers NoSuchBucket: both messages name the setting.)
+    let (host, digest) = stored_then(&[("OPSML_STORAGE_URI", "s3://no-such-bucket/x")]);
+    let (status, _, got) = host.download(PATH);
+    let text = String::from_utf8_lossy(&got);
+    assert!(status >= 500, "{status} {text}");
+    assert!(text.contains("no-such-bucket"), "{text}");
+    assert!(text.contains("OPSML_STORAGE_URI"), "{text}");
+    nothing_lost(host, &digest);
+}
+
+#[test]
+fn an_unreachable_object_store_names_the_endpoint() {
+    if !postgres_s3() {
+        return;
+    }
+    // A port nothing listens on (allowed: `allowed_outbound_hosts` follows the endpoint).
+    let (host, digest) = stored_then(&[("OPSML_S3_ENDPOINT", "http://127.0.0.1:9")]);
+    let (status, body) = host.upload(PATH, pseudo_random(4, 1000), 1000, &[]);
+    assert_eq!(status, 503, "{body}");
+    assert!(detail(&body).contains("OPSML_S3_ENDPOINT"), "{body}");
+    assert!(detail(&body).contains("127.0.0.1:9"), "{body}");
+    // Metadata still answers: only file bytes are out of reach.
+    let (status, _) = host.post_json(
+        "/opsml/cards/list",
+        &json!({"registry_type": "model", "name": "m"}),
+        &[],
+    );
+    assert_eq!(status, 200);
+    nothing_lost(host, &digest);
+}
+
+#[test]
+fn an_unreachable_or_refusing_database_names_the_database_url() {
+    let Backend::PostgresS3(services) = backend() else {
+        postgres_s3();
+        return;
+    };
+    // Wrong password: the server refuses, and the message says so without the password.
+    let wrong_password = {
+        let (user, rest) = services
+            .postgres_url
+            .split_once("://")
+            .and_then(|(_, r)| r.split_once('@'))
+            .expect("postgres://user:password@host:port");
+        let user = user.split(':').next().unwrap();
+        format!("postgres://{user}:wrong-password@{rest}/postgres")
+    };
+    for (url, expect) in [
+        (wrong_password.as_str(), "password authentication failed"),
+        ("postgres://opsml:pw@127.0.0.1:9/opsml", "connection failed"),
+    ] {
+        let (host, digest) = stored_then(&[
+            ("OPSML_DATABASE_URL", url),
+            ("OPSML_DATABASE_HOST", "127.0.0.1:*"),
+        ]);
+        let (status, body) =
+            host.post_json("/opsml/cards/list", &json!({"registry_type": "model"}), &[]);
+        assert_eq!(status, 503, "{body}");
+        let text = detail(&body);
+        assert!(text.contains("OPSML_DATABASE_URL"), "{body}");
+        assert!(text.contains(expect), "{body}");
+        assert!(
+            !text.contains("wrong-password") && !text.contains(":pw@"),
+            "{body}"
+        );
+        let (status, body) = host.upload(PATH, pseudo_random(4, 1000), 1000, &[]);
+        assert_eq!(status, 503, "{body}");
+        nothing_lost(host, &digest);
+    }
+}
+
+#[test]
+fn a_database_outside_the_allowed_hosts_is_refused() {
+    if !postgres_s3() {
+        return;
+    }
+    let (host, digest) = stored_then(&[("OPSML_DATABASE_HOST", "db.elsewhere:5432")]);
+    let (status, body) =
+        host.post_json("/opsml/cards/list", &json!({"registry_type": "model"}), &[]);
+    assert_eq!(status, 503, "{body}");
+    assert!(detail(&body).contains("allowed_outbound_hosts"), "{body}");
+    nothing_lost(host, &digest);
+}
