@@ -447,7 +447,7 @@ mod tests {
         assert_eq!(e.code, "SignatureDoesNotMatch");
         assert!(e.to_string().contains("OPSML_S3_SECRET_ACCESS_KEY"), "{e}");
         assert_eq!(S3Error::from_response(404, "").code, "NotFound");
-        let unknown = S3Error::from_response(403, "");
+        let unknown = S3Error::from_response(403, "<Error><Code>UnknownRefusal</Code></Error>");
         assert!(unknown
             .to_string()
             .contains("OPSML_S3_ACCESS_KEY_ID and OPSML_S3_SECRET_ACCESS_KEY"));
