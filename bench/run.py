@@ -184,6 +184,92 @@ def status_kib(pid: int, key: str) -> int:
     return 0
 
 
+class ForeignCpu:
+    """CPU time used by processes that are not this script or its descendants (the servers, the
+    load generator): other builds or tests on the machine. Each figure records how many cores
+    such processes used while it was measured; `wait_quiet` holds a measurement back until the
+    machine is quiet."""
+
+    def __init__(self) -> None:
+        self.me = os.getpid()
+        self.hz = os.sysconf("SC_CLK_TCK")
+        self.total = 0.0  # foreign CPU seconds so far
+        self.busy: Dict[int, str] = {}  # pid -> name, of the last interval's foreign CPU users
+        self._last: Dict[int, int] = {}
+        self._lock = threading.Lock()
+        self._sample()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _sample(self) -> None:
+        ticks: Dict[int, int] = {}
+        names: Dict[int, str] = {}
+        parents: Dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()
+            pid = int(entry)
+            parents[pid] = int(rest[1])
+            ticks[pid] = int(rest[11]) + int(rest[12])
+            names[pid] = name
+        mine = set()
+        for pid in ticks:
+            p, seen = pid, 0
+            while p > 1 and seen < 64:
+                if p == self.me:
+                    mine.add(pid)
+                    break
+                p, seen = parents.get(p, 0), seen + 1
+        used, busy = 0, {}
+        for pid, t in ticks.items():
+            # Kernel threads (children of kthreadd, pid 2) do our servers' writeback too: not counted.
+            if pid in mine or pid == self.me or pid == 2 or parents.get(pid) == 2:
+                continue
+            delta = t - self._last.get(pid, t if not self._last else 0)
+            if delta > 0:
+                used += delta
+                busy[pid] = names[pid]
+        with self._lock:
+            self.total += used / self.hz
+            self.busy = busy
+        self._last = ticks
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(0.5)
+            self._sample()
+
+    def seconds(self) -> float:
+        with self._lock:
+            return self.total
+
+    def wait_quiet(self, limit: float) -> None:
+        """Waits (at most `limit` s) until others used under 0.1 core for 3 s in a row."""
+        if limit <= 0:
+            return
+        deadline, quiet_since, announced = time.monotonic() + limit, None, False
+        while time.monotonic() < deadline:
+            before = self.seconds()
+            time.sleep(1.0)
+            if self.seconds() - before < 0.1:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= 3:
+                    return
+            else:
+                quiet_since = None
+                if not announced:
+                    log(f"waiting for the machine to be quiet (busy: {sorted(set(self.busy.values()))[:6]})")
+                    announced = True
+        log(f"the machine stayed busy for {limit:.0f} s; measuring anyway")
+
+
+FOREIGN: Optional[ForeignCpu] = None
+
+
 class RssSampler:
     """Samples the summed VmRSS of a process and all its descendants every 50 ms, and resets
     and reads each process's VmHWM (its own peak) around the measured interval."""
@@ -379,8 +465,24 @@ class Runner:
         self.workdir = workdir
         self.failures: List[str] = []
 
+    def measured(self, fn: Callable[[], Dict[str, Any]]) -> Dict[str, Any]:
+        """Runs one measurement, after waiting for a quiet machine (--wait-quiet), and records how
+        many cores other processes used meanwhile."""
+        assert FOREIGN is not None
+        FOREIGN.wait_quiet(self.args.wait_quiet)
+        before, started = FOREIGN.seconds(), time.monotonic()
+        result = fn()
+        result["foreign_cores"] = round((FOREIGN.seconds() - before) / max(time.monotonic() - started, 1e-3), 3)
+        if result["foreign_cores"] > 0.2:
+            log(f"  (other processes used {result['foreign_cores']:.2f} cores meanwhile)")
+        return result
+
     def load(self, server: Server, label: str, extra: List[str], connections: int,
              duration: Optional[float] = None, once: bool = False) -> Dict[str, Any]:
+        return self.measured(lambda: self._load(server, label, extra, connections, duration, once))
+
+    def _load(self, server: Server, label: str, extra: List[str], connections: int,
+              duration: Optional[float] = None, once: bool = False) -> Dict[str, Any]:
         cmd = [str(TOOL), "load", "--base", server.base, "--connections", str(connections), *extra]
         if once:
             cmd.append("--once")
@@ -402,6 +504,9 @@ class Runner:
         return result
 
     def transfer(self, server: Server, label: str, cmd: List[str]) -> Dict[str, Any]:
+        return self.measured(lambda: self._transfer(server, label, cmd))
+
+    def _transfer(self, server: Server, label: str, cmd: List[str]) -> Dict[str, Any]:
         with RssSampler(server.proc.pid) as sampler:
             proc = subprocess.run([str(TOOL), *cmd], capture_output=True, text=True)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -667,14 +772,20 @@ def table(results: Dict[str, Dict[str, Any]], conns: List[int], scale: Seed, big
             return None
         return float(m[fld])
 
+    def cell(server: str, key: str, fld: str) -> str:
+        m = results.get(server, {}).get(key) or {}
+        mark = " †" if m.get("foreign_cores", 0) > 0.2 else ""
+        return fmt(val(server, key, fld)) + (mark if val(server, key, fld) is not None else "")
+
     out = ["| measurement | unit | ours | reference | ours/ref | MLflow | ours/MLflow | native limit | ours/native |",
            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for label, unit, key, fld in rows:
         o, rf, ml, na = (val(s, key, fld) for s in SERVERS)
         if o is None and rf is None and ml is None and na is None:
             continue
-        out.append(f"| {label} | {unit} | {fmt(o)} | {fmt(rf)} | {ratio(o, rf)} | {fmt(ml)} | {ratio(o, ml)} | "
-                   f"{fmt(na)} | {ratio(o, na)} |")
+        c = {s: cell(s, key, fld) for s in SERVERS}
+        out.append(f"| {label} | {unit} | {c['ours']} | {c['reference']} | {ratio(o, rf)} | {c['mlflow']} | "
+                   f"{ratio(o, ml)} | {c['native']} | {ratio(o, na)} |")
     return "\n".join(out)
 
 
@@ -701,6 +812,9 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=None,
                    help="markdown output (default bench/results/<date>-full.md; smoke: bench/results/smoke.md)")
     p.add_argument("--no-build", action="store_true", help="do not build anything; fail if something is missing")
+    p.add_argument("--wait-quiet", type=float, default=0.0,
+                   help="before each measurement, wait up to this many seconds for other processes "
+                        "(builds, tests) to stop using the CPU (default 0: do not wait)")
     p.add_argument("--keep", action="store_true", help="keep the working directory (servers' state, logs)")
     args = p.parse_args()
 
@@ -719,6 +833,8 @@ def main() -> int:
     binary = args.host_binary or app / "target" / "release" / "opsml-host"
     binary = binary if binary.is_absolute() else (app / binary)
 
+    global FOREIGN
+    FOREIGN = ForeignCpu()
     workdir = Path(tempfile.mkdtemp(prefix="opsml-bench-"))
     r = Runner(args, workdir)
     results: Dict[str, Dict[str, Any]] = {s: {} for s in only}
@@ -850,6 +966,11 @@ def render(info: Dict[str, Any], results: Dict[str, Dict[str, Any]], args: argpa
                  "(MLflow: `model-versions/create`). Peak RSS: all processes of a server (gunicorn/uvicorn "
                  "master and workers) summed, sampled every 50 ms and cross-checked with each process's VmHWM. "
                  f"Total run time {info.get('total_s', '?')} s.")
+    disturbed = [f"{s} {k} ({m['foreign_cores']:.2f} cores)" for s, res in results.items() for k, m in res.items()
+                 if isinstance(m, dict) and m.get("foreign_cores", 0) > 0.2]
+    if disturbed:
+        lines += ["", "† other processes (builds, tests) used more than 0.2 of the 2 cores while this figure "
+                  "was measured: " + ", ".join(disturbed) + "."]
     if failures:
         lines += ["", "**Failures** (their figures are left out):", ""] + [f"- {f}" for f in failures]
     return "\n".join(lines)
