@@ -966,6 +966,12 @@ def render(info: Dict[str, Any], results: Dict[str, Dict[str, Any]], args: argpa
                  "(MLflow: `model-versions/create`). Peak RSS: all processes of a server (gunicorn/uvicorn "
                  "master and workers) summed, sampled every 50 ms and cross-checked with each process's VmHWM. "
                  f"Total run time {info.get('total_s', '?')} s.")
+    if "mlflow" in results and args.mlflow_workers > 1:
+        lines += ["", "MLflow with more than one worker answers every keep-alive request after a connection's first "
+                  "one about 40 ms late: uvicorn's multi-process mode leaves TCP_NODELAY off (uvicorn#3149), so "
+                  "MLflow's response body waits for the client's delayed ACK. That dominates its 1-connection "
+                  "latencies; the 16-connection figures are CPU-bound and barely change with `--mlflow-workers 1`, "
+                  "which avoids the stall (see bench/README.md)."]
     disturbed = [f"{s} {k} ({m['foreign_cores']:.2f} cores)" for s, res in results.items() for k, m in res.items()
                  if isinstance(m, dict) and m.get("foreign_cores", 0) > 0.2]
     if disturbed:
