@@ -395,13 +395,30 @@ def start_reference(workdir: Path) -> Server:
     gunicorn_conf.py, here with 2 workers, SQLite metadata and local storage."""
     port = free_port()
     conf = next(REF_VENV.glob("lib/python*/site-packages/opsml/app/gunicorn_conf.py"))
+    workdir.mkdir(parents=True, exist_ok=True)
     prom = workdir / "prometheus"
     prom.mkdir(parents=True, exist_ok=True)
     env = clean_env(OPSML_TRACKING_URI=f"sqlite:///{workdir}/ref.db", OPSML_STORAGE_URI=str(workdir / "store"),
                     PROMETHEUS_MULTIPROC_DIR=str(prom))
+    # A deployment's database exists before its workers start. On a fresh SQLite file both workers
+    # create the tables at once and one of them can fail to boot ("table ... already exists"),
+    # which takes gunicorn down: create the schema first, the way each worker's startup does.
+    init = subprocess.run([str(REF_VENV / "bin" / "python"), "-c",
+                           "from opsml.registry.registry import CardRegistries; CardRegistries()"],
+                          cwd=workdir, env=env, capture_output=True, text=True)
+    if init.returncode != 0:
+        raise BenchError(f"reference: creating its database failed:\n{init.stderr[-2000:]}")
     cmd = [str(REF_VENV / "bin" / "gunicorn"), "-k", "uvicorn.workers.UvicornWorker", f"--config={conf}",
            f"--bind=127.0.0.1:{port}", "--workers=2", "opsml.app.main:run_app(login=False)"]
-    return spawn("reference", cmd, env, workdir, port, "/opsml/healthcheck", timeout=180)
+    server = spawn("reference", cmd, env, workdir, port, "/opsml/healthcheck", timeout=180)
+    # The health check needs one worker; measure only once both have started.
+    deadline = time.monotonic() + 120
+    while server.log_path.read_text(errors="replace").count("Application startup complete") < 2:
+        server.alive()
+        if time.monotonic() > deadline:
+            raise BenchError(f"reference: its second worker did not start:\n{server.tail()}")
+        time.sleep(0.2)
+    return server
 
 
 def start_mlflow(workdir: Path, workers: int) -> Server:

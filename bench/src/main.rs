@@ -1,13 +1,13 @@
 //! `opsml-bench`: the Rust side of the benchmark harness (bench/run.py drives it).
 //!
 //! * `load`      — a keep-alive HTTP/1.1 load generator: N connections, for a duration or a
-//!                 request count; prints one JSON line with requests/s and latency percentiles.
+//!   request count; prints one JSON line with requests/s and latency percentiles.
 //! * `upload`    — streams a file from disk as a request body (raw, or as one multipart part);
-//!                 prints MB/s.
+//!   prints MB/s.
 //! * `download`  — reads a response body to the end without keeping it; prints MB/s.
 //! * `serve`     — the native baseline ("the limit"): the get-card component's `cards/list`
-//!                 (same request parsing, same `registry_store::cards::list` over SQLite) and a
-//!                 static file server (GET streams a file, PUT writes one).
+//!   (same request parsing, same `registry_store::cards::list` over SQLite) and a
+//!   static file server (GET streams a file, PUT writes one).
 
 mod args;
 mod body;
