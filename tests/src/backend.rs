@@ -158,12 +158,18 @@ impl Isolated {
         out
     }
 
-    /// Multipart uploads this host has recorded as in progress.
+    /// Multipart uploads this host has recorded as in progress (none before the first request
+    /// that touches the database has created the schema).
     pub fn recorded_uploads(&self) -> Vec<String> {
-        psql(
-            &self.database_url(),
-            "SELECT upload_id FROM opsml_multipart_uploads",
-        )
+        let url = self.database_url();
+        let migrated = psql(
+            &url,
+            "SELECT to_regclass('opsml_multipart_uploads') IS NOT NULL",
+        );
+        if migrated != ["t"] {
+            return Vec::new();
+        }
+        psql(&url, "SELECT upload_id FROM opsml_multipart_uploads")
     }
 
     /// Bytes of the parts the server keeps for `upload_ids` (s3s-fs stores them as
