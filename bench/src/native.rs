@@ -3,10 +3,11 @@
 //!
 //! * `POST /opsml/cards/list` parses the body the way the get-card component does
 //!   (registry-spin's `ListRequest`, re-stated here because that crate links spin-sdk), then runs
-//!   the component's own statements — `registry_store::schema::migrate` and
-//!   `registry_store::cards::list` — over rusqlite on the SQLite file our host wrote, through a
-//!   pool of connections opened as opsml-host opens them (WAL, busy timeout), statements
-//!   prepared per call as opsml-host does, and answers the same JSON.
+//!   the component's own statements — `registry_store::cards::list` through
+//!   `registry_store::schema::Migrating`, as `open_database` wraps it — over rusqlite on the
+//!   SQLite file our host wrote, through a pool of connections opened as opsml-host opens them
+//!   (WAL, busy timeout), statements taken from the connection's cache as opsml-host does, and
+//!   answers the same JSON.
 //! * `GET /files/<name>` streams `<files-dir>/<name>` (1 MiB reads on a thread);
 //!   `PUT /files/<name>` writes the request body there.
 
@@ -50,6 +51,7 @@ impl State {
         let open = || -> rusqlite::Result<rusqlite::Connection> {
             let conn = rusqlite::Connection::open(path)?;
             conn.busy_timeout(Duration::from_secs(10))?;
+            conn.set_prepared_statement_cache_capacity(128);
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             Ok(conn)
@@ -75,7 +77,7 @@ impl Sql for Native<'_> {
             Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
             _ => StoreError::Backend(e.to_string()),
         };
-        let mut stmt = self.0.prepare(statement).map_err(fail)?;
+        let mut stmt = self.0.prepare_cached(statement).map_err(fail)?;
         for (i, p) in params.iter().enumerate() {
             let value = match p {
                 SqlValue::Integer(v) => V::Integer(*v),
@@ -196,11 +198,11 @@ fn list(state: &State, body: &[u8]) -> Result<Value, Refused> {
     let body: ListBody = serde_json::from_slice(body).map_err(unprocessable)?;
     let (registry, query) = into_query(body)?;
     let conn = state.take().map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e))?;
-    let result = (|| {
-        let db = Native(&conn);
-        registry_store::schema::migrate(&db)?;
-        cards::list(&db, registry, &query)
-    })();
+    let result = cards::list(
+        &registry_store::schema::Migrating::new(Native(&conn)),
+        registry,
+        &query,
+    );
     state.give_back(conn);
     let found = result.map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     Ok(json!({ "cards": found }))

@@ -29,6 +29,13 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 
 /// Instances that may be alive at once; requests beyond this wait for a free slot.
 const MAX_CONCURRENT_INSTANCES: u32 = 256;
+/// Per slot, what stays resident between requests (see `engine`): a request of a small
+/// component touches about this much.
+const KEEP_RESIDENT_MEMORY_BYTES: usize = 2 << 20;
+const KEEP_RESIDENT_TABLE_BYTES: usize = 64 << 10;
+const KEEP_RESIDENT_STACK_BYTES: usize = 64 << 10;
+/// Freed slots whose remaining pages are returned to the kernel together.
+const DECOMMIT_BATCH: usize = 16;
 /// Spin's cap on a component's linear memory.
 const MAX_MEMORY_BYTES: usize = 4 << 30;
 
@@ -168,7 +175,14 @@ fn engine() -> Result<Engine> {
         .max_memory_size(MAX_MEMORY_BYTES)
         .max_memories_per_component(4)
         .max_tables_per_component(16)
-        .max_core_instances_per_component(64);
+        .max_core_instances_per_component(64)
+        // Every request gets a fresh instance in a recycled slot. Resetting a slot's first
+        // pages with memset instead of returning them to the kernel (madvise, then page faults
+        // and TLB shootdowns on reuse) is what makes a small request cheap.
+        .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY_BYTES)
+        .table_keep_resident(KEEP_RESIDENT_TABLE_BYTES)
+        .async_stack_keep_resident(KEEP_RESIDENT_STACK_BYTES)
+        .decommit_batch_size(DECOMMIT_BATCH);
     let mut config = Config::new();
     config
         .wasm_component_model(true)

@@ -15,6 +15,10 @@ use wasmtime::component::Resource;
 
 /// Idle connections kept per database; more are opened on demand and closed when returned.
 const MAX_IDLE_CONNECTIONS: usize = 16;
+/// How long a statement waits for another connection's lock before failing with "busy".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Prepared statements kept per connection (the components use a few dozen distinct ones).
+const STATEMENT_CACHE_CAPACITY: usize = 128;
 
 pub struct SqliteDatabase {
     path: PathBuf,
@@ -39,16 +43,19 @@ impl SqliteDatabase {
     fn connect(&self) -> Result<rusqlite::Connection> {
         let conn = rusqlite::Connection::open(&self.path)
             .with_context(|| format!("cannot open SQLite database {}", self.path.display()))?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         Ok(conn)
     }
 
     pub fn take(self: &Arc<Self>) -> Result<PooledConnection> {
-        let conn = match self.idle.lock().unwrap().pop() {
+        let idle = self.idle.lock().unwrap().pop();
+        let conn = match idle {
             Some(conn) => conn,
-            None => self.connect()?,
+            // Opening a file may wait on the disk: off the async worker.
+            None => tokio::task::block_in_place(|| self.connect())?,
         };
         Ok(PooledConnection {
             pool: self.clone(),
@@ -114,7 +121,7 @@ pub fn execute(
     statement: &str,
     parameters: &[Value],
 ) -> rusqlite::Result<QueryResult> {
-    let mut stmt = conn.prepare(statement)?;
+    let mut stmt = conn.prepare_cached(statement)?;
     let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
     for (i, p) in parameters.iter().enumerate() {
         stmt.raw_bind_parameter(i + 1, to_sql(p))?;
@@ -130,6 +137,32 @@ pub fn execute(
     Ok(QueryResult { columns, rows })
 }
 
+/// Runs `run` right here when SQLite can answer at once (the usual case: microseconds), and
+/// moves off the async worker (`block_in_place`, which hands the worker's other tasks to
+/// another thread: costly under load) only for a statement that must wait for another
+/// connection's lock. A statement refused as busy changed nothing, so running it again is safe.
+fn without_waiting<T>(
+    conn: &rusqlite::Connection,
+    run: impl Fn() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.busy_timeout(Duration::ZERO)?;
+    let first = run();
+    let busy = matches!(
+        &first,
+        Err(e) if matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    );
+    if !busy {
+        return first;
+    }
+    tokio::task::block_in_place(|| {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        run()
+    })
+}
+
 impl sqlite::Host for InstanceState {}
 
 impl sqlite::HostConnection for InstanceState {
@@ -143,7 +176,7 @@ impl sqlite::HostConnection for InstanceState {
         let Some(db) = self.app.sqlite_databases.get(&database) else {
             return Ok(Err(sqlite::Error::NoSuchDatabase));
         };
-        let conn = match tokio::task::block_in_place(|| db.take()) {
+        let conn = match db.take() {
             Ok(c) => c,
             Err(e) => return Ok(Err(sqlite::Error::Io(format!("{e:#}")))),
         };
@@ -157,7 +190,7 @@ impl sqlite::HostConnection for InstanceState {
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, sqlite::Error>> {
         let conn = &self.table.get(&connection)?.0;
-        let result = tokio::task::block_in_place(|| execute(conn, &statement, &parameters));
+        let result = without_waiting(conn, || execute(conn, &statement, &parameters));
         Ok(result.map_err(|e| match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DiskFull) => sqlite::Error::DatabaseFull,
             _ => sqlite::Error::Io(e.to_string()),

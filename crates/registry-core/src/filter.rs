@@ -178,6 +178,17 @@ impl VersionFilter {
         self.top_only
     }
 
+    /// The majors a matching version can have, `low..=high`; `None` when unbounded. Lets a
+    /// query skip whole majors before [`matches`](Self::matches) decides.
+    pub fn major_bounds(&self) -> Option<(u64, u64)> {
+        match &self.constraint {
+            Constraint::Any => None,
+            Constraint::Major(m) | Constraint::MajorMinor(m, _) => Some((*m, *m)),
+            Constraint::Core(v) | Constraint::Exact(v) => Some((v.major(), v.major())),
+            Constraint::Range { low, high } => high.as_ref().map(|h| (low.major(), h.major())),
+        }
+    }
+
     pub fn matches(&self, v: &Version) -> bool {
         use std::cmp::Ordering::*;
         match &self.constraint {
@@ -392,5 +403,37 @@ mod tests {
         assert_eq!(default_list_limit(Some("n"), None, None), None);
         assert_eq!(default_list_limit(None, Some("r"), Some(3)), Some(3));
         assert_eq!(default_list_limit(None, None, Some(5)), Some(5));
+    }
+
+    #[test]
+    fn major_bounds_cover_every_match() {
+        let bounds = |f: &str| VersionFilter::parse(f).unwrap().major_bounds();
+        assert_eq!(bounds("1"), Some((1, 1)));
+        assert_eq!(bounds("1.2"), Some((1, 1)));
+        assert_eq!(bounds("1.*"), Some((1, 1)));
+        assert_eq!(bounds("2.3.4"), Some((2, 2)));
+        assert_eq!(bounds("~1.2.3"), Some((1, 1)));
+        assert_eq!(bounds("^1.2.3"), Some((1, 2)));
+        assert_eq!(bounds("^18446744073709551615"), None);
+        // Whatever `matches` accepts lies inside the bounds.
+        for f in ["1", "1.2", "~1.2.3", "^0.2.3", "^1.2.3", "1.2.3-rc.1"] {
+            let filter = VersionFilter::parse(f).unwrap();
+            let (low, high) = filter.major_bounds().unwrap();
+            for v in [
+                "0.2.9",
+                "1.0.0",
+                "1.2.3-rc.1",
+                "1.2.4",
+                "1.9.0",
+                "2.0.0-rc.1",
+                "2.0.0",
+                "3.1.0",
+            ] {
+                let v = Version::parse(v).unwrap();
+                if filter.matches(&v) {
+                    assert!((low..=high).contains(&v.major()), "{f} {v}");
+                }
+            }
+        }
     }
 }

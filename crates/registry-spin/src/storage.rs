@@ -6,20 +6,20 @@ use crate::s3::S3Store;
 use crate::settings::variable;
 use crate::ApiError;
 use registry_store::blobs::{BlobStore, ChunkStore};
+use registry_store::schema::Migrating;
 use registry_store::sql::numbered_placeholders;
 use registry_store::{Dialect, KeyValue, Row, Sql, SqlValue, StoreError};
 use spin_sdk::{key_value, pg4, sqlite};
 
-/// The deployment's metadata database, migrated to the current schema.
+/// The deployment's metadata database, migrated to the current schema when a statement
+/// needs it (see [`Migrating`]).
 pub fn open_database() -> Result<Box<dyn Sql>, ApiError> {
     let url = variable("database_url");
-    let db: Box<dyn Sql> = if url.trim().is_empty() {
-        Box::new(SpinSqlite::open_default()?)
+    Ok(if url.trim().is_empty() {
+        Box::new(Migrating::new(SpinSqlite::open_default()?))
     } else {
-        Box::new(SpinPostgres::open(url.trim())?)
-    };
-    registry_store::schema::migrate(db.as_ref())?;
-    Ok(db)
+        Box::new(Migrating::new(SpinPostgres::open(url.trim())?))
+    })
 }
 
 /// The deployment's blob store.

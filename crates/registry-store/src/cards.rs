@@ -255,6 +255,14 @@ pub fn list(
     if let Some(max) = query.max_timestamp {
         add(" AND timestamp <= ?", SqlValue::Integer(max));
     }
+    // Whole majors outside the filter are skipped in SQL (majors are stored as i64: only
+    // bounds that fit are used); `matches` below still decides every row.
+    if let Some((low, high)) = query.version.as_ref().and_then(|f| f.major_bounds()) {
+        if let (Ok(low), Ok(high)) = (i64::try_from(low), i64::try_from(high)) {
+            add(" AND major >= ?", SqlValue::Integer(low));
+            add(" AND major <= ?", SqlValue::Integer(high));
+        }
+    }
     if query.ignore_release_candidates {
         sql.push_str(" AND precedence = '~'");
     }

@@ -2,7 +2,8 @@
 //! idempotent (`IF NOT EXISTS`). On PostgreSQL the migration runs in one transaction under an
 //! advisory lock, because concurrent `CREATE TABLE IF NOT EXISTS` can fail there.
 
-use crate::{Dialect, Result, Sql};
+use crate::{Dialect, Result, Row, Sql, SqlValue};
+use std::cell::Cell;
 
 /// Migrations in order; a deployed entry never changes, new ones are appended.
 const MIGRATIONS: &[&[&str]] = &[&[
@@ -133,6 +134,43 @@ fn apply(db: &dyn Sql, dialect: Dialect) -> Result<()> {
     Ok(())
 }
 
+/// A database whose schema is brought up to date when a statement fails on an old (or
+/// missing) one, rather than checked before every request: the check costs a query per
+/// request, and a failure for that reason happens once per database and upgrade. Migrations
+/// only add (tables, indexes, columns), so a statement that succeeds on an older schema is
+/// right there too.
+pub struct Migrating<S> {
+    db: S,
+    checked: Cell<bool>,
+}
+
+impl<S: Sql> Migrating<S> {
+    pub fn new(db: S) -> Self {
+        Self {
+            db,
+            checked: Cell::new(false),
+        }
+    }
+}
+
+impl<S: Sql> Sql for Migrating<S> {
+    fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<Vec<Row>> {
+        let error = match self.db.execute(statement, params) {
+            Ok(rows) => return Ok(rows),
+            Err(e) => e,
+        };
+        if self.checked.replace(true) || matches!(applied_version(&self.db), Ok(v) if v >= LATEST) {
+            return Err(error);
+        }
+        migrate(&self.db)?;
+        self.db.execute(statement, params)
+    }
+
+    fn dialect(&self) -> Dialect {
+        self.db.dialect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +185,43 @@ mod tests {
             .execute("SELECT MAX(version) FROM opsml_schema_migrations", &[])
             .unwrap();
         assert_eq!(v[0].int(0).unwrap(), LATEST);
+    }
+
+    #[test]
+    fn a_fresh_or_old_database_is_migrated_by_its_first_failing_statement() {
+        let db = Migrating::new(Sqlite::memory());
+        let rows = db
+            .execute("SELECT COUNT(*) FROM opsml_multipart_uploads", &[])
+            .unwrap();
+        assert_eq!(rows[0].int(0).unwrap(), 0);
+        // A failure on a current schema is the statement's own.
+        let err = db.execute("SELECT nope FROM opsml_cards", &[]).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+        // An older schema (migration 1 and 2 only) gets the missing table on demand.
+        let old = Sqlite::memory();
+        apply_upto(&old, 2);
+        let db = Migrating::new(old);
+        db.execute("SELECT COUNT(*) FROM opsml_multipart_uploads", &[])
+            .unwrap();
+        assert_eq!(applied_version(&db.db).unwrap(), LATEST);
+    }
+
+    fn apply_upto(db: &Sqlite, last: usize) {
+        db.execute(
+            "CREATE TABLE opsml_schema_migrations (version INTEGER PRIMARY KEY)",
+            &[],
+        )
+        .unwrap();
+        for (i, statements) in MIGRATIONS[..last].iter().enumerate() {
+            for statement in *statements {
+                db.execute(statement, &[]).unwrap();
+            }
+            db.execute(
+                "INSERT INTO opsml_schema_migrations (version) VALUES (?)",
+                &[(i as i64 + 1).into()],
+            )
+            .unwrap();
+        }
     }
 
     #[test]
