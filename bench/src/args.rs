@@ -20,7 +20,10 @@ impl Args {
                 bail!("unexpected argument {arg:?}");
             };
             if let Some((name, value)) = name.split_once('=') {
-                values.entry(name.to_string()).or_default().push(value.to_string());
+                values
+                    .entry(name.to_string())
+                    .or_default()
+                    .push(value.to_string());
             } else if switches.contains(&name) {
                 on.push(name.to_string());
             } else {
@@ -28,11 +31,17 @@ impl Args {
                 values.entry(name.to_string()).or_default().push(value);
             }
         }
-        Ok(Args { values, switches: on })
+        Ok(Args {
+            values,
+            switches: on,
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).and_then(|v| v.last()).map(String::as_str)
+        self.values
+            .get(name)
+            .and_then(|v| v.last())
+            .map(String::as_str)
     }
 
     pub fn all(&self, name: &str) -> Vec<&str> {
@@ -43,7 +52,8 @@ impl Args {
     }
 
     pub fn required(&self, name: &str) -> Result<&str> {
-        self.get(name).ok_or_else(|| anyhow!("--{name} is required"))
+        self.get(name)
+            .ok_or_else(|| anyhow!("--{name} is required"))
     }
 
     pub fn parsed<T: FromStr>(&self, name: &str) -> Result<Option<T>>
@@ -66,7 +76,10 @@ pub fn split_base(url: &str) -> Result<(String, String)> {
         .strip_prefix("http://")
         .ok_or_else(|| anyhow!("only http:// URLs are supported: {url:?}"))?;
     Ok(match rest.find('/') {
-        Some(i) => (rest[..i].to_string(), rest[i..].trim_end_matches('/').to_string()),
+        Some(i) => (
+            rest[..i].to_string(),
+            rest[i..].trim_end_matches('/').to_string(),
+        ),
         None => (rest.to_string(), String::new()),
     })
 }
@@ -74,7 +87,9 @@ pub fn split_base(url: &str) -> Result<(String, String)> {
 /// A runtime with `threads` workers (1: current-thread).
 pub fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
     let rt = if threads <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)

@@ -46,7 +46,10 @@ impl Prepared {
     fn from_line(line: Line, prefix: &str) -> Result<Self> {
         let mut headers = Vec::new();
         for (k, v) in &line.headers {
-            let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            let v = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
             headers.push((HeaderName::try_from(k.as_str())?, HeaderValue::try_from(v)?));
         }
         let body = match (line.json, line.body) {
@@ -62,17 +65,30 @@ impl Prepared {
             None if body.is_empty() => Method::GET,
             None => Method::POST,
         };
-        Ok(Prepared { method, path: format!("{prefix}{}", line.path), headers, body })
+        Ok(Prepared {
+            method,
+            path: format!("{prefix}{}", line.path),
+            headers,
+            body,
+        })
     }
 }
 
 enum Scenario {
     Replay(Vec<Prepared>),
     /// opsml: `POST cards/version` then `POST cards/create` with that version.
-    OpsmlCreate { prefix: String, names: u64 },
+    OpsmlCreate {
+        prefix: String,
+        names: u64,
+    },
     /// MLflow: `POST model-versions/create` (the registered models and the run exist already):
     /// the model's source is a folder of that run's artifacts, as `log_model` + register makes it.
-    MlflowCreate { prefix: String, names: u64, run_id: String, artifact_uri: String },
+    MlflowCreate {
+        prefix: String,
+        names: u64,
+        run_id: String,
+        artifact_uri: String,
+    },
 }
 
 /// One keep-alive connection, re-opened if the server closes it.
@@ -144,7 +160,13 @@ impl Conn {
     }
 
     /// Sends and insists on a 2xx answer.
-    async fn ok(&mut self, method: Method, path: &str, headers: &[(HeaderName, HeaderValue)], body: Bytes) -> Result<Bytes> {
+    async fn ok(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+    ) -> Result<Bytes> {
         let (status, body) = self.send(method.clone(), path, headers, body).await?;
         if !status.is_success() {
             bail!(
@@ -161,7 +183,10 @@ fn json_headers() -> Vec<(HeaderName, HeaderValue)> {
 }
 
 fn now_micros() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
 }
 
 struct Shared {
@@ -188,7 +213,8 @@ async fn one_op(shared: &Shared, conn: &mut Conn, conn_id: u64, k: u64, i: u64) 
     match &shared.scenario {
         Scenario::Replay(reqs) => {
             let r = &reqs[(i % reqs.len() as u64) as usize];
-            conn.ok(r.method.clone(), &r.path, &r.headers, r.body.clone()).await?;
+            conn.ok(r.method.clone(), &r.path, &r.headers, r.body.clone())
+                .await?;
         }
         Scenario::OpsmlCreate { prefix, names } => {
             let name = format!("{prefix}-c{conn_id}-n{}", k % names);
@@ -198,7 +224,12 @@ async fn one_op(shared: &Shared, conn: &mut Conn, conn_id: u64, k: u64, i: u64) 
             });
             let path = format!("{}/opsml/cards/version", shared.prefix);
             let answer = conn
-                .ok(Method::POST, &path, &json_headers(), Bytes::from(version_body.to_string()))
+                .ok(
+                    Method::POST,
+                    &path,
+                    &json_headers(),
+                    Bytes::from(version_body.to_string()),
+                )
                 .await?;
             let answer: Value = serde_json::from_slice(&answer)?;
             let version = answer
@@ -215,14 +246,24 @@ async fn one_op(shared: &Shared, conn: &mut Conn, conn_id: u64, k: u64, i: u64) 
             }});
             let path = format!("{}/opsml/cards/create", shared.prefix);
             let answer = conn
-                .ok(Method::POST, &path, &json_headers(), Bytes::from(create_body.to_string()))
+                .ok(
+                    Method::POST,
+                    &path,
+                    &json_headers(),
+                    Bytes::from(create_body.to_string()),
+                )
                 .await?;
             let answer: Value = serde_json::from_slice(&answer)?;
             if answer.get("registered") != Some(&Value::Bool(true)) {
                 bail!("cards/create answered {answer}");
             }
         }
-        Scenario::MlflowCreate { prefix, names, run_id, artifact_uri } => {
+        Scenario::MlflowCreate {
+            prefix,
+            names,
+            run_id,
+            artifact_uri,
+        } => {
             let name = format!("{prefix}-c{conn_id}-n{}", k % names);
             let body = json!({
                 "name": name, "source": format!("{artifact_uri}/{name}/{k}"), "run_id": run_id,
@@ -230,7 +271,12 @@ async fn one_op(shared: &Shared, conn: &mut Conn, conn_id: u64, k: u64, i: u64) 
             });
             let path = format!("{}/api/2.0/mlflow/model-versions/create", shared.prefix);
             let answer = conn
-                .ok(Method::POST, &path, &json_headers(), Bytes::from(body.to_string()))
+                .ok(
+                    Method::POST,
+                    &path,
+                    &json_headers(),
+                    Bytes::from(body.to_string()),
+                )
                 .await?;
             let answer: Value = serde_json::from_slice(&answer)?;
             if answer.pointer("/model_version/version").is_none() {
@@ -258,11 +304,15 @@ async fn run_connection(shared: Arc<Shared>, mut conn: Conn, conn_id: u64) -> Ta
         let result = one_op(&shared, &mut conn, conn_id, k, i).await;
         k += 1;
         let done = Instant::now();
-        let measured = shared.window.is_none_or(|(warm_end, _)| started >= warm_end);
+        let measured = shared
+            .window
+            .is_none_or(|(warm_end, _)| started >= warm_end);
         match result {
             Ok(()) => {
                 if measured {
-                    tally.latencies_us.push(done.duration_since(started).as_micros() as u64);
+                    tally
+                        .latencies_us
+                        .push(done.duration_since(started).as_micros() as u64);
                     tally.last_done = Some(done);
                 }
             }
@@ -300,9 +350,13 @@ pub fn main(argv: Vec<String>) -> Result<()> {
         (Some(file), None) => {
             let text = std::fs::read_to_string(file).with_context(|| format!("read {file}"))?;
             let mut reqs = Vec::new();
-            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                let parsed: Line = serde_json::from_str(line)
-                    .with_context(|| format!("{file}:{}", n + 1))?;
+            for (n, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let parsed: Line =
+                    serde_json::from_str(line).with_context(|| format!("{file}:{}", n + 1))?;
                 reqs.push(Prepared::from_line(parsed, &prefix)?);
             }
             if reqs.is_empty() {
@@ -356,7 +410,11 @@ pub fn main(argv: Vec<String>) -> Result<()> {
         });
         let mut tasks = Vec::new();
         for c in 0..connections {
-            let conn = Conn { addr: addr.clone(), host: host.clone(), sender: None };
+            let conn = Conn {
+                addr: addr.clone(),
+                host: host.clone(),
+                sender: None,
+            };
             tasks.push(tokio::spawn(run_connection(shared.clone(), conn, c)));
         }
         let mut all = Vec::new();
@@ -372,10 +430,16 @@ pub fn main(argv: Vec<String>) -> Result<()> {
             };
         }
         let from = window.map(|(w, _)| w).unwrap_or(start);
-        let seconds = last.map(|l| l.duration_since(from).as_secs_f64()).unwrap_or(0.0);
+        let seconds = last
+            .map(|l| l.duration_since(from).as_secs_f64())
+            .unwrap_or(0.0);
         all.sort_unstable();
         let ops = all.len() as u64;
-        let mean = if ops > 0 { all.iter().sum::<u64>() as f64 / ops as f64 / 1000.0 } else { 0.0 };
+        let mean = if ops > 0 {
+            all.iter().sum::<u64>() as f64 / ops as f64 / 1000.0
+        } else {
+            0.0
+        };
         let errors = shared.errors.lock().unwrap().clone();
         anyhow::Ok(json!({
             "ops": ops,

@@ -1,8 +1,8 @@
 //! The native baseline ("the limit"): what the same card read costs without WebAssembly, and
 //! what a plain file copy over loopback HTTP costs.
 //!
-//! * `POST /opsml/cards/list` parses the body the way the get-card component does
-//!   (registry-spin's `ListRequest`, re-stated here because that crate links spin-sdk), then runs
+//! * `POST /opsml/cards/list` parses the body with the get-card component's own
+//!   `registry_store::list_request::ListRequest`, then runs
 //!   the component's own statements — `registry_store::cards::list` through
 //!   `registry_store::schema::Migrating`, as `open_database` wraps it — over rusqlite on the
 //!   SQLite file our host wrote, through a pool of connections opened as opsml-host opens them
@@ -20,13 +20,10 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use registry_core::card::{self, card_fields};
-use registry_core::filter::default_list_limit;
-use registry_core::{RegistryType, VersionFilter};
-use registry_store::cards::{self, ListQuery};
+use registry_store::cards;
+use registry_store::list_request::ListRequest;
 use registry_store::{Row, Sql, SqlValue, StoreError};
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -108,96 +105,21 @@ impl Sql for Native<'_> {
     }
 }
 
-/// The `cards/list` body as the opsml client sends it (the fields registry-spin's
-/// `ListRequest` accepts).
-#[derive(Deserialize)]
-struct ListBody {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    repository: Option<String>,
-    #[serde(default)]
-    version: Option<String>,
-    #[serde(default)]
-    uid: Option<String>,
-    #[serde(default)]
-    max_date: Option<String>,
-    #[serde(default)]
-    limit: Option<Value>,
-    #[serde(default)]
-    tags: Option<Map<String, Value>>,
-    #[serde(default, alias = "ignore_release_candidate")]
-    ignore_release_candidates: Option<bool>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    project_id: Option<Value>,
-    #[serde(default)]
-    registry_type: Option<String>,
-    #[serde(default)]
-    table_name: Option<String>,
-    #[serde(default)]
-    query_terms: Option<Map<String, Value>>,
-    #[serde(default)]
-    sort_by_timestamp: Option<bool>,
-}
-
 struct Refused(StatusCode, String);
 
 fn unprocessable(m: impl std::fmt::Display) -> Refused {
     Refused(StatusCode::UNPROCESSABLE_ENTITY, m.to_string())
 }
 
-fn into_query(body: ListBody) -> Result<(RegistryType, ListQuery), Refused> {
-    let registry = RegistryType::resolve(body.table_name.as_deref(), body.registry_type.as_deref())
-        .map_err(unprocessable)?;
-    let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
-    let name = non_empty(body.name).map(|n| card::normalize(registry, &n));
-    let repository = non_empty(body.repository).map(|r| card::normalize(registry, &r));
-    let given_limit = match body.limit {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => Some(n.as_i64().ok_or_else(|| unprocessable("limit"))?),
-        Some(Value::String(s)) => Some(s.trim().parse().map_err(|_| unprocessable("limit"))?),
-        Some(other) => return Err(unprocessable(format!("limit {other}"))),
-    };
-    let limit = match default_list_limit(name.as_deref(), repository.as_deref(), given_limit) {
-        Some(l) if l < 0 => return Err(unprocessable("limit must not be negative")),
-        Some(0) | None => None,
-        Some(l) => Some(l as u64),
-    };
-    let max_timestamp = match &body.max_date {
-        Some(date) => Some(card::end_of_day_micros(date).ok_or_else(|| unprocessable("max_date"))?),
-        None => None,
-    };
-    let query_terms = body.query_terms.unwrap_or_default();
-    let fields = card_fields(registry);
-    if let Some(term) = query_terms.keys().find(|k| !fields.contains(&k.as_str())) {
-        return Err(unprocessable(format!("query_terms: {term:?} is not a field")));
-    }
-    let version = non_empty(body.version)
-        .map(|v| VersionFilter::parse(&v))
-        .transpose()
-        .map_err(unprocessable)?;
-    Ok((
-        registry,
-        ListQuery {
-            name,
-            repository,
-            uid: non_empty(body.uid),
-            version,
-            max_timestamp,
-            limit,
-            tags: body.tags.unwrap_or_default(),
-            query_terms,
-            ignore_release_candidates: body.ignore_release_candidates.unwrap_or(false),
-            sort_by_timestamp: body.sort_by_timestamp.unwrap_or(false),
-        },
-    ))
-}
-
 fn list(state: &State, body: &[u8]) -> Result<Value, Refused> {
-    let body: ListBody = serde_json::from_slice(body).map_err(unprocessable)?;
-    let (registry, query) = into_query(body)?;
-    let conn = state.take().map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    let body: ListRequest = serde_json::from_slice(body).map_err(unprocessable)?;
+    let (registry, query) = body.into_query().map_err(|e| {
+        let status = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::BAD_REQUEST);
+        Refused(status, e.detail().to_string())
+    })?;
+    let conn = state
+        .take()
+        .map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e))?;
     let result = cards::list(
         &registry_store::schema::Migrating::new(Native(&conn)),
         registry,
@@ -297,11 +219,16 @@ async fn store_file(path: PathBuf, body: Incoming) -> Response<Body> {
     }
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, std::convert::Infallible> {
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, std::convert::Infallible> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let response = match (method, path.as_str()) {
-        (Method::GET, "/opsml/healthcheck") => json_response(StatusCode::OK, &json!({"is_alive": true})),
+        (Method::GET, "/opsml/healthcheck") => {
+            json_response(StatusCode::OK, &json!({"is_alive": true}))
+        }
         (Method::POST, "/opsml/cards/list") => match req.into_body().collect().await {
             Ok(body) => match list(&state, &body.to_bytes()) {
                 Ok(v) => json_response(StatusCode::OK, &v),
@@ -335,7 +262,9 @@ pub fn main(argv: Vec<String>) -> Result<()> {
         }
     }
     runtime(threads)?.block_on(async move {
-        let listener = TcpListener::bind(&listen).await.with_context(|| format!("bind {listen}"))?;
+        let listener = TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("bind {listen}"))?;
         eprintln!("opsml-bench serve: listening on http://{listen}");
         loop {
             let (stream, _) = listener.accept().await?;

@@ -25,8 +25,13 @@ fn headers(args: &Args) -> Result<Vec<(HeaderName, HeaderValue)>> {
     args.all("header")
         .into_iter()
         .map(|h| {
-            let (k, v) = h.split_once(':').with_context(|| format!("--header {h:?}: want 'name: value'"))?;
-            Ok((HeaderName::try_from(k.trim())?, HeaderValue::try_from(v.trim())?))
+            let (k, v) = h
+                .split_once(':')
+                .with_context(|| format!("--header {h:?}: want 'name: value'"))?;
+            Ok((
+                HeaderName::try_from(k.trim())?,
+                HeaderValue::try_from(v.trim())?,
+            ))
         })
         .collect()
 }
@@ -37,7 +42,9 @@ pub fn upload_main(argv: Vec<String>) -> Result<()> {
     let file = PathBuf::from(args.required("file")?);
     let method = Method::from_bytes(args.get("method").unwrap_or("POST").as_bytes())?;
     let mut extra = headers(&args)?;
-    let size = std::fs::metadata(&file).with_context(|| format!("{}", file.display()))?.len();
+    let size = std::fs::metadata(&file)
+        .with_context(|| format!("{}", file.display()))?
+        .len();
     let (head, tail) = match args.get("multipart") {
         Some(filename) => {
             let boundary = format!("{:032x}", std::process::id() as u128 * 0x9e3779b97f4a7c15);
@@ -49,10 +56,16 @@ pub fn upload_main(argv: Vec<String>) -> Result<()> {
                 "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
                  Content-Type: application/octet-stream\r\n\r\n"
             );
-            (Bytes::from(head), Bytes::from(format!("\r\n--{boundary}--\r\n")))
+            (
+                Bytes::from(head),
+                Bytes::from(format!("\r\n--{boundary}--\r\n")),
+            )
         }
         None => {
-            extra.push((CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")));
+            extra.push((
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ));
             (Bytes::new(), Bytes::new())
         }
     };
@@ -92,18 +105,26 @@ pub fn download_main(argv: Vec<String>) -> Result<()> {
     let expect: Option<u64> = args.parsed("expect-bytes")?;
     let extra = headers(&args)?;
     runtime(1)?.block_on(async move {
-        let stream = TcpStream::connect(&addr).await.with_context(|| format!("connect {addr}"))?;
+        let stream = TcpStream::connect(&addr)
+            .await
+            .with_context(|| format!("connect {addr}"))?;
         stream.set_nodelay(true)?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        let mut req = Request::builder().method(Method::GET).uri(&path).header(HOST, addr.as_str());
+        let mut req = Request::builder()
+            .method(Method::GET)
+            .uri(&path)
+            .header(HOST, addr.as_str());
         for (k, v) in extra {
             req = req.header(k, v);
         }
         let started = Instant::now();
-        let resp = sender.send_request(req.body(Empty::<Bytes>::new())?).await?;
+        let resp = sender
+            .send_request(req.body(Empty::<Bytes>::new())?)
+            .await?;
         let status = resp.status();
         let mut body = resp.into_body();
         let mut bytes = 0u64;
@@ -123,7 +144,10 @@ pub fn download_main(argv: Vec<String>) -> Result<()> {
                    "status": status.as_u16()})
         );
         if !status.is_success() {
-            bail!("{path} answered {status}: {}", String::from_utf8_lossy(&first));
+            bail!(
+                "{path} answered {status}: {}",
+                String::from_utf8_lossy(&first)
+            );
         }
         if let Some(n) = expect {
             if n != bytes {

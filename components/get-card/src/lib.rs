@@ -4,10 +4,10 @@
 use registry_core::card;
 use registry_core::RegistryType;
 use registry_spin::http::{json_body, send_result, RequestHead};
-use registry_spin::list::ListRequest;
 use registry_spin::storage::open_database;
 use registry_spin::ApiError;
 use registry_store::cards;
+use registry_store::list_request::ListRequest;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};

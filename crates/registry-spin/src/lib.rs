@@ -3,7 +3,6 @@
 //! (JSON in, JSON out, `{"detail": ...}` errors) that makes a component a thin adapter.
 
 pub mod http;
-pub mod list;
 pub mod s3;
 pub mod settings;
 pub mod storage;

@@ -5,6 +5,7 @@
 pub mod blobs;
 pub mod cards;
 pub mod files;
+pub mod list_request;
 pub mod metrics;
 pub mod schema;
 pub mod sql;

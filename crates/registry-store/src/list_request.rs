@@ -1,11 +1,11 @@
 //! `cards/list` requests: the opsml client's JSON body, checked and turned into a store query.
-//! Shared by every component that selects cards (`cards/list`, `models/metadata`).
+//! Shared by every component that selects cards (`cards/list`, `models/metadata`) and by the
+//! benchmark's native baseline.
 
-use crate::ApiError;
+use crate::cards::ListQuery;
 use registry_core::card::{self, card_fields};
 use registry_core::filter::default_list_limit;
-use registry_core::{RegistryType, VersionFilter};
-use registry_store::cards::ListQuery;
+use registry_core::{CoreError, RegistryType, Status, VersionFilter};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -63,29 +63,33 @@ fn integer_or_numeric_string<'de, D: serde::Deserializer<'de>>(
     }
 }
 
+fn unprocessable(detail: impl Into<String>) -> CoreError {
+    CoreError::new(Status::UnprocessableEntity, detail)
+}
+
 impl ListRequest {
     /// The registry to search and the query, or why the request is invalid.
-    pub fn into_query(self) -> Result<(RegistryType, ListQuery), ApiError> {
+    pub fn into_query(self) -> Result<(RegistryType, ListQuery), CoreError> {
         let registry =
             RegistryType::resolve(self.table_name.as_deref(), self.registry_type.as_deref())?;
         let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
         let name = non_empty(self.name).map(|n| card::normalize(registry, &n));
         let repository = non_empty(self.repository).map(|r| card::normalize(registry, &r));
         let limit = match default_list_limit(name.as_deref(), repository.as_deref(), self.limit) {
-            Some(l) if l < 0 => return Err(ApiError::unprocessable("limit must not be negative")),
+            Some(l) if l < 0 => return Err(unprocessable("limit must not be negative")),
             Some(0) | None => None,
             Some(l) => Some(l as u64),
         };
         let max_timestamp = match &self.max_date {
             Some(date) => Some(card::end_of_day_micros(date).ok_or_else(|| {
-                ApiError::unprocessable(format!("max_date {date:?} must be a date as YYYY-MM-DD"))
+                unprocessable(format!("max_date {date:?} must be a date as YYYY-MM-DD"))
             })?),
             None => None,
         };
         let query_terms = self.query_terms.unwrap_or_default();
         let fields = card_fields(registry);
         if let Some(term) = query_terms.keys().find(|k| !fields.contains(&k.as_str())) {
-            return Err(ApiError::unprocessable(format!(
+            return Err(unprocessable(format!(
                 "query_terms: {term:?} is not a field of {registry} cards"
             )));
         }
