@@ -356,11 +356,12 @@ impl Connection {
         }
     }
 
-    async fn run(
+    /// The prepared statement and its parameters, checked against each other.
+    async fn bind(
         &mut self,
         statement: &str,
         params: Vec<ParameterValue>,
-    ) -> Result<Vec<tokio_postgres::Row>, Error> {
+    ) -> Result<(Statement, Vec<Param>), Error> {
         let params = params
             .into_iter()
             .map(param)
@@ -373,6 +374,15 @@ impl Connection {
                 params.len()
             )));
         }
+        Ok((prepared, params))
+    }
+
+    async fn run(
+        &mut self,
+        statement: &str,
+        params: Vec<ParameterValue>,
+    ) -> Result<(Statement, Vec<tokio_postgres::Row>), Error> {
+        let (prepared, params) = self.bind(statement, params).await?;
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
         let rows = self
             .session()
@@ -381,7 +391,20 @@ impl Connection {
             .await
             .map_err(query_error)?;
         self.note_transaction(statement);
-        Ok(rows)
+        Ok((prepared, rows))
+    }
+
+    async fn count(&mut self, statement: &str, params: Vec<ParameterValue>) -> Result<u64, Error> {
+        let (prepared, params) = self.bind(statement, params).await?;
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
+        let changed = self
+            .session()
+            .client
+            .execute(&prepared, &refs)
+            .await
+            .map_err(query_error)?;
+        self.note_transaction(statement);
+        Ok(changed)
     }
 }
 
@@ -422,22 +445,18 @@ impl postgres::HostConnection for InstanceState {
         params: Vec<ParameterValue>,
     ) -> wasmtime::Result<Result<RowSet, Error>> {
         let conn = self.table.get_mut(&connection)?;
-        let rows = match conn.run(&statement, params).await {
-            Ok(rows) => rows,
+        let (prepared, rows) = match conn.run(&statement, params).await {
+            Ok(ran) => ran,
             Err(e) => return Ok(Err(e)),
         };
-        // Cached by `run`: no second round trip.
-        let columns: Vec<Column> = match conn.prepared(&statement).await {
-            Ok(prepared) => prepared
-                .columns()
-                .iter()
-                .map(|c| Column {
-                    name: c.name().to_string(),
-                    data_type: data_type(c.type_()),
-                })
-                .collect(),
-            Err(e) => return Ok(Err(e)),
-        };
+        let columns: Vec<Column> = prepared
+            .columns()
+            .iter()
+            .map(|c| Column {
+                name: c.name().to_string(),
+                data_type: data_type(c.type_()),
+            })
+            .collect();
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             match (0..row.len()).map(|i| value(row, i)).collect() {
@@ -455,25 +474,7 @@ impl postgres::HostConnection for InstanceState {
         params: Vec<ParameterValue>,
     ) -> wasmtime::Result<Result<u64, Error>> {
         let conn = self.table.get_mut(&connection)?;
-        let params = match params.into_iter().map(param).collect::<Result<Vec<_>, _>>() {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(e)),
-        };
-        let prepared = match conn.prepared(&statement).await {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(e)),
-        };
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        let result = conn
-            .session()
-            .client
-            .execute(&prepared, &refs)
-            .await
-            .map_err(query_error);
-        if result.is_ok() {
-            conn.note_transaction(&statement);
-        }
-        Ok(result)
+        Ok(conn.count(&statement, params).await)
     }
 
     async fn drop(&mut self, connection: Resource<Connection>) -> wasmtime::Result<()> {
