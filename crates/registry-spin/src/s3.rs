@@ -173,6 +173,28 @@ impl S3Store {
         }
     }
 
+    /// Sends a request and reads its answer: the headers and body of a success, or the
+    /// service's refusal (`Err` inside); the outer error is a request that got no answer.
+    fn answer(
+        &self,
+        method: &'static str,
+        key: Option<&str>,
+        query: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Result<(Fields, String), S3Error>> {
+        let response = self.send(method, key, query, &[], body)?;
+        let status = response.status();
+        let headers = response.headers();
+        let text = read_body(response, MAX_ERROR_BODY);
+        if !(200..300).contains(&status) {
+            return Ok(Err(S3Error::from_response(status, &text)));
+        }
+        Ok(match S3Error::in_ok_body(&text) {
+            Some(e) => Err(e),
+            None => Ok((headers, text)),
+        })
+    }
+
     /// Sends a request that must succeed (2xx); returns the answer's headers and body.
     fn call(
         &self,
@@ -181,21 +203,8 @@ impl S3Store {
         query: &[(&str, &str)],
         body: &[u8],
     ) -> Result<(Fields, String)> {
-        let response = self.send(method, key, query, &[], body)?;
-        let status = response.status();
-        let headers = response.headers();
-        let text = read_body(response, MAX_ERROR_BODY);
-        if !(200..300).contains(&status) {
-            return Err(self.refused(status, &text));
-        }
-        if let Some(e) = S3Error::in_ok_body(&text) {
-            return Err(self.failed(e));
-        }
-        Ok((headers, text))
-    }
-
-    fn refused(&self, status: u16, body: &str) -> StoreError {
-        self.failed(S3Error::from_response(status, body))
+        self.answer(method, key, query, body)?
+            .map_err(|e| self.failed(e))
     }
 
     fn failed(&self, e: S3Error) -> StoreError {
@@ -204,9 +213,9 @@ impl S3Store {
 
     /// Deletes an object; one that is already gone is fine.
     fn delete_key(&self, key: &str) -> Result<()> {
-        match self.call("DELETE", Some(key), &[], b"") {
-            Err(StoreError::Backend(m)) if m.contains("NoSuchKey") => Ok(()),
-            other => other.map(drop),
+        match self.answer("DELETE", Some(key), &[], b"")? {
+            Err(e) if e.code != "NoSuchKey" => Err(self.failed(e)),
+            _ => Ok(()),
         }
     }
 
@@ -428,13 +437,15 @@ impl BlobStore for S3Store {
         let status = response.status();
         if status != 200 && status != 206 {
             let text = read_body(response, MAX_ERROR_BODY);
-            return Err(match self.refused(status, &text) {
-                StoreError::Backend(m) if m.contains("NoSuchKey") => StoreError::Corrupt(format!(
+            let refusal = S3Error::from_response(status, &text);
+            return Err(if refusal.code == "NoSuchKey" {
+                StoreError::Corrupt(format!(
                     "the bytes of {} are missing from {describe}; if every file is, check the \
                      bucket and prefix in OPSML_STORAGE_URI",
                     file.path
-                )),
-                e => e,
+                ))
+            } else {
+                self.failed(refusal)
             });
         }
         if status == 200 && !whole {
@@ -463,11 +474,10 @@ impl BlobStore for S3Store {
     fn delete_partial(&self, db: &dyn Sql, blob_id: &str) -> Result<()> {
         let key = self.config.blob_key(blob_id);
         if let Some(upload_id) = files::multipart_upload(db, blob_id)? {
-            match self.call("DELETE", Some(&key), &[("uploadId", &upload_id)], b"") {
-                Err(StoreError::Backend(m)) if !m.contains("NoSuchUpload") => {
-                    return Err(StoreError::Backend(m))
+            if let Err(e) = self.answer("DELETE", Some(&key), &[("uploadId", &upload_id)], b"")? {
+                if e.code != "NoSuchUpload" {
+                    return Err(self.failed(e));
                 }
-                _ => {}
             }
             files::forget_multipart(db, blob_id)?;
         }
