@@ -23,6 +23,8 @@ use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
 /// Error answers are read up to this size (they are short XML documents).
 const MAX_ERROR_BODY: usize = 64 << 10;
+/// `ListObjectsV2` asking for no keys: a bodiless request that only checks access to the bucket.
+const LIST_NOTHING: [(&str, &str); 2] = [("list-type", "2"), ("max-keys", "0")];
 /// The most bytes asked of a download stream per read.
 const READ_SIZE: u64 = 1 << 20;
 
@@ -162,7 +164,16 @@ impl S3Store {
             Some(Ok(Ok(answer))) => return Ok(answer),
             other => other,
         };
-        sent.map_err(|e| self.unreachable("sending the body", e))?;
+        if let Err(e) = sent {
+            // The connection closed under the body with no answer read: a server that refuses
+            // a request (bad credentials, say) may answer and close before reading the body,
+            // and the answer can be lost in the race. A request without a body cannot race:
+            // ask one, and report its refusal if there is one.
+            if let Ok(Err(refusal)) = self.answer("GET", None, &LIST_NOTHING, b"") {
+                return Err(self.failed(refusal));
+            }
+            return Err(self.unreachable("sending the body", e));
+        }
         finished.map_err(|e| self.unreachable("finishing the body", e))?;
         match answer {
             Some(Ok(Err(e))) => Err(self.unreachable("answer", e)),
