@@ -16,8 +16,8 @@ use registry_store::files::{self, FileRecord};
 use registry_store::{Result, Sql, StoreError};
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
-    ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest,
-    Scheme,
+    ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method,
+    OutgoingBody, OutgoingRequest, Scheme,
 };
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
@@ -101,6 +101,19 @@ impl S3Store {
         extra_headers: &[(&str, String)],
         body: &[u8],
     ) -> Result<IncomingResponse> {
+        let sent = self.start(method, key, query, extra_headers, body)?;
+        self.wait(sent)
+    }
+
+    /// Sends one signed request, body included, without waiting for the answer.
+    fn start(
+        &self,
+        method: &'static str,
+        key: Option<&str>,
+        query: &[(&str, &str)],
+        extra_headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Result<Sent> {
         let signed = self.config.sign(method, key, query, body, now_unix());
         let mut headers: Vec<(String, Vec<u8>)> = signed
             .headers
@@ -159,6 +172,20 @@ impl S3Store {
             sent = write_all(&stream, body);
         }
         let finished = OutgoingBody::finish(outgoing_body, None);
+        Ok(Sent {
+            response,
+            sent,
+            finished,
+        })
+    }
+
+    /// Waits for the answer's head to a request [`Self::start`] sent.
+    fn wait(&self, request: Sent) -> Result<IncomingResponse> {
+        let Sent {
+            response,
+            sent,
+            finished,
+        } = request;
         response.subscribe().block();
         let answer = match response.get() {
             Some(Ok(Ok(answer))) => return Ok(answer),
@@ -194,16 +221,21 @@ impl S3Store {
         body: &[u8],
     ) -> Result<Result<(Fields, String), S3Error>> {
         let response = self.send(method, key, query, &[], body)?;
+        Ok(Self::read_answer(response))
+    }
+
+    /// The headers and body of a successful answer, or the service's refusal.
+    fn read_answer(response: IncomingResponse) -> Result<(Fields, String), S3Error> {
         let status = response.status();
         let headers = response.headers();
         let text = read_body(response, MAX_ERROR_BODY);
         if !(200..300).contains(&status) {
-            return Ok(Err(S3Error::from_response(status, &text)));
+            return Err(S3Error::from_response(status, &text));
         }
-        Ok(match S3Error::in_ok_body(&text) {
+        match S3Error::in_ok_body(&text) {
             Some(e) => Err(e),
             None => Ok((headers, text)),
-        })
+        }
     }
 
     /// Sends a request that must succeed (2xx); returns the answer's headers and body.
@@ -250,6 +282,14 @@ impl S3Store {
     }
 }
 
+/// A request whose body has been handed to the host, and the answer to come.
+struct Sent {
+    response: FutureIncomingResponse,
+    /// How writing the body went; reported only if no answer comes.
+    sent: Result<(), StreamError>,
+    finished: std::result::Result<(), ErrorCode>,
+}
+
 fn write_all(stream: &OutputStream, mut data: &[u8]) -> Result<(), StreamError> {
     while !data.is_empty() {
         let permitted = loop {
@@ -290,6 +330,33 @@ struct Upload<'s> {
     key: String,
     upload_id: Option<String>,
     etags: Vec<String>,
+    /// The part sent last, whose answer has not been read: the server stores it while the
+    /// next part is received and hashed.
+    in_flight: Option<(u32, Sent)>,
+}
+
+impl Upload<'_> {
+    /// Reads the answer to the part in flight and keeps its ETag.
+    fn settle(&mut self) -> Result<()> {
+        let Some((number, sent)) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let response = self.store.wait(sent)?;
+        let (headers, _) = S3Store::read_answer(response).map_err(|e| self.store.failed(e))?;
+        let etag = headers
+            .get(&"etag".to_string())
+            .into_iter()
+            .next()
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "{}: part {number} was stored without an ETag",
+                    self.store.describe()
+                ))
+            })?;
+        self.etags.push(etag);
+        Ok(())
+    }
 }
 
 impl PartTarget for Upload<'_> {
@@ -313,31 +380,25 @@ impl PartTarget for Upload<'_> {
         Ok(())
     }
 
+    /// Sends the part and returns before its answer, which the next part or the complete
+    /// reads first.
     fn put_part(&mut self, number: u32, data: &[u8]) -> Result<()> {
+        self.settle()?;
         let upload_id = self.upload_id.clone().unwrap_or_default();
         let number_text = number.to_string();
-        let (headers, _) = self.store.call(
+        let sent = self.store.start(
             "PUT",
             Some(&self.key),
             &[("partNumber", &number_text), ("uploadId", &upload_id)],
+            &[],
             data,
         )?;
-        let etag = headers
-            .get(&"etag".to_string())
-            .into_iter()
-            .next()
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
-            .ok_or_else(|| {
-                StoreError::Backend(format!(
-                    "{}: part {number} was stored without an ETag",
-                    self.store.describe()
-                ))
-            })?;
-        self.etags.push(etag);
+        self.in_flight = Some((number, sent));
         Ok(())
     }
 
     fn complete(&mut self) -> Result<()> {
+        self.settle()?;
         let upload_id = self.upload_id.clone().unwrap_or_default();
         let body = protocol::complete_multipart_body(&self.etags);
         self.store
@@ -351,6 +412,9 @@ impl PartTarget for Upload<'_> {
     }
 
     fn abort(&mut self) {
+        // The part in flight is settled first: an abort racing its upload could leave it
+        // stored.
+        let _ = self.settle();
         if let Some(upload_id) = &self.upload_id {
             if self
                 .store
@@ -410,6 +474,7 @@ impl BlobStore for S3Store {
             key: self.config.blob_key(blob_id),
             upload_id: None,
             etags: Vec::new(),
+            in_flight: None,
         };
         Ok(Box::new(PartWriter::new(
             upload,

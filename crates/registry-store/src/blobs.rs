@@ -316,7 +316,8 @@ pub trait PartTarget {
     fn put_whole(&mut self, data: &[u8]) -> Result<()>;
     /// Starts the multipart upload; called once, before the first part.
     fn start(&mut self) -> Result<()>;
-    /// Stores part `number` (from 1).
+    /// Stores part `number` (from 1). It may return once `data` is sent and report a failure
+    /// to store it from the next `put_part` or from `complete`.
     fn put_part(&mut self, number: u32, data: &[u8]) -> Result<()>;
     /// Makes the parts one object.
     fn complete(&mut self) -> Result<()>;
