@@ -20,7 +20,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -182,7 +184,10 @@ fn engine() -> Result<Engine> {
         .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY_BYTES)
         .table_keep_resident(KEEP_RESIDENT_TABLE_BYTES)
         .async_stack_keep_resident(KEEP_RESIDENT_STACK_BYTES)
-        .decommit_batch_size(DECOMMIT_BATCH);
+        .decommit_batch_size(DECOMMIT_BATCH)
+        // Where the kernel can say which pages an instance touched (Linux 6.7+), only those
+        // are reset: memsetting all the resident bytes took a fifth of a small request.
+        .pagemap_scan(Enabled::Auto);
     let mut config = Config::new();
     config
         .wasm_component_model(true)
