@@ -23,7 +23,7 @@ use hyper_util::rt::TokioIo;
 use registry_store::cards;
 use registry_store::list_request::ListRequest;
 use registry_store::{Row, Sql, SqlValue, StoreError};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -111,7 +111,7 @@ fn unprocessable(m: impl std::fmt::Display) -> Refused {
     Refused(StatusCode::UNPROCESSABLE_ENTITY, m.to_string())
 }
 
-fn list(state: &State, body: &[u8]) -> Result<Value, Refused> {
+fn list(state: &State, body: &[u8]) -> Result<cards::CardList, Refused> {
     let body: ListRequest = serde_json::from_slice(body).map_err(unprocessable)?;
     let (registry, query) = body.into_query().map_err(|e| {
         let status = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::BAD_REQUEST);
@@ -120,18 +120,18 @@ fn list(state: &State, body: &[u8]) -> Result<Value, Refused> {
     let conn = state
         .take()
         .map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e))?;
-    let result = cards::list(
+    let result = cards::list_stored(
         &registry_store::schema::Migrating::new(Native(&conn)),
         registry,
         &query,
     );
     state.give_back(conn);
-    let found = result.map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    Ok(json!({ "cards": found }))
+    let cards = result.map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    Ok(cards::CardList { cards })
 }
 
-fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
-    let bytes = Bytes::from(serde_json::to_vec(value).expect("JSON values serialize"));
+fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
+    let bytes = Bytes::from(serde_json::to_vec(value).expect("answers serialize to JSON"));
     Response::builder()
         .status(status)
         .header(CONTENT_TYPE, "application/json")

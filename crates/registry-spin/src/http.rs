@@ -195,8 +195,8 @@ pub async fn send_bytes(
     let _ = out.set_with_body(response, body).await;
 }
 
-pub async fn send_json(out: ResponseOutparam, status: u16, value: &serde_json::Value) {
-    let body = serde_json::to_vec(value).expect("JSON values serialize");
+pub async fn send_json(out: ResponseOutparam, status: u16, value: &impl serde::Serialize) {
+    let body = serde_json::to_vec(value).expect("answers serialize to JSON");
     send_bytes(
         out,
         status,
@@ -216,7 +216,7 @@ pub async fn send_error(out: ResponseOutparam, error: &ApiError) {
 }
 
 /// Sends `result` as JSON (200) or as its error.
-pub async fn send_result(out: ResponseOutparam, result: Result<serde_json::Value, ApiError>) {
+pub async fn send_result(out: ResponseOutparam, result: Result<impl serde::Serialize, ApiError>) {
     match result {
         Ok(value) => send_json(out, 200, &value).await,
         Err(e) => send_error(out, &e).await,

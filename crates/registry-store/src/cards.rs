@@ -5,6 +5,8 @@
 use crate::{Result, Row, Sql, SqlValue, StoreError};
 use registry_core::card::Card;
 use registry_core::{RegistryType, Version, VersionFilter};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// Sorts pre-releases by SemVer precedence as plain text (byte order): numeric identifiers
@@ -211,12 +213,33 @@ pub struct ListQuery {
 }
 
 fn record(row: &Row) -> Result<Map<String, Value>> {
-    match serde_json::from_str(&row.text(0)?) {
+    parse_card(&row.text(0)?)
+}
+
+fn parse_card(text: &str) -> Result<Map<String, Value>> {
+    match serde_json::from_str(text) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(StoreError::Corrupt(
-            "a stored card is not a JSON object".into(),
-        )),
+        _ => Err(not_an_object()),
     }
+}
+
+fn not_an_object() -> StoreError {
+    StoreError::Corrupt("a stored card is not a JSON object".into())
+}
+
+/// A card's JSON as it was stored (checked to be one JSON object, not parsed into values).
+fn stored_card(row: &Row) -> Result<Box<RawValue>> {
+    let raw = RawValue::from_string(row.text(0)?).map_err(|_| not_an_object())?;
+    if !raw.get().starts_with('{') {
+        return Err(not_an_object());
+    }
+    Ok(raw)
+}
+
+/// The answer to `cards/list`: the cards as stored, copied out without being parsed.
+#[derive(Serialize)]
+pub struct CardList {
+    pub cards: Vec<Box<RawValue>>,
 }
 
 /// Tag values compare as text, as the reference's JSON lookup did (`{"idx": "3"}` finds 3).
@@ -234,6 +257,18 @@ pub fn list(
     registry: RegistryType,
     query: &ListQuery,
 ) -> Result<Vec<Map<String, Value>>> {
+    list_stored(db, registry, query)?
+        .iter()
+        .map(|card| parse_card(card.get()))
+        .collect()
+}
+
+/// [`list`], each card as its stored JSON: a card is parsed only to check tags or query terms.
+pub fn list_stored(
+    db: &dyn Sql,
+    registry: RegistryType,
+    query: &ListQuery,
+) -> Result<Vec<Box<RawValue>>> {
     let mut sql = String::from("SELECT card, version FROM opsml_cards WHERE registry = ?");
     let mut params: Vec<SqlValue> = vec![registry.as_str().into()];
     let mut add = |clause: &str, value: SqlValue| {
@@ -244,7 +279,7 @@ pub fn list(
     if let Some(uid) = &query.uid {
         add(" AND uid = ?", uid.as_str().into());
         sql.push_str(" ORDER BY uid");
-        return db.execute(&sql, &params)?.iter().map(record).collect();
+        return db.execute(&sql, &params)?.iter().map(stored_card).collect();
     }
     if let Some(name) = &query.name {
         add(" AND name = ?", name.as_str().into());
@@ -282,7 +317,6 @@ pub fn list(
 
     let mut out = Vec::new();
     for row in db.execute(&sql, &params)? {
-        let card = record(&row)?;
         if let Some(filter) = &query.version {
             let version = Version::parse(&row.text(1)?)
                 .map_err(|e| StoreError::Corrupt(format!("stored version: {e}")))?;
@@ -290,22 +324,25 @@ pub fn list(
                 continue;
             }
         }
-        let tags = card.get("tags").and_then(Value::as_object);
-        if !query
-            .tags
-            .iter()
-            .all(|(k, v)| same_text(tags.and_then(|t| t.get(k)), v))
-        {
-            continue;
+        if !query.tags.is_empty() || !query.query_terms.is_empty() {
+            let card = record(&row)?;
+            let tags = card.get("tags").and_then(Value::as_object);
+            if !query
+                .tags
+                .iter()
+                .all(|(k, v)| same_text(tags.and_then(|t| t.get(k)), v))
+            {
+                continue;
+            }
+            if !query
+                .query_terms
+                .iter()
+                .all(|(k, v)| card.get(k) == Some(v))
+            {
+                continue;
+            }
         }
-        if !query
-            .query_terms
-            .iter()
-            .all(|(k, v)| card.get(k) == Some(v))
-        {
-            continue;
-        }
-        out.push(card);
+        out.push(stored_card(&row)?);
         let top_only = query.version.as_ref().is_some_and(VersionFilter::top_only);
         if top_only || query.limit.is_some_and(|l| out.len() as u64 >= l) {
             break;
@@ -502,6 +539,48 @@ mod tests {
         assert!(list(&db, RegistryType::Model, &ListQuery::default())
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn listed_cards_are_the_stored_json() {
+        let db = seeded();
+        let q = ListQuery {
+            name: Some("lc".into()),
+            ..Default::default()
+        };
+        let stored = list_stored(&db, RegistryType::Data, &q).unwrap();
+        let parsed = list(&db, RegistryType::Data, &q).unwrap();
+        assert_eq!(stored.len(), 14);
+        for (raw, card) in stored.iter().zip(&parsed) {
+            assert_eq!(raw.get(), Value::Object(card.clone()).to_string());
+        }
+        let answer = serde_json::to_value(CardList { cards: stored }).unwrap();
+        assert_eq!(answer, json!({ "cards": parsed }));
+    }
+
+    #[test]
+    fn a_stored_card_that_is_not_a_json_object_is_reported() {
+        for bad in ["{\"name\": ", "[1, 2]", "\"text\""] {
+            let db = seeded();
+            db.execute(
+                "UPDATE opsml_cards SET card = ? WHERE uid = 'u6'",
+                &[bad.into()],
+            )
+            .unwrap();
+            for q in [
+                ListQuery::default(),
+                ListQuery {
+                    uid: Some("u6".into()),
+                    ..Default::default()
+                },
+            ] {
+                let err = list_stored(&db, RegistryType::Data, &q).unwrap_err();
+                assert!(
+                    matches!(&err, StoreError::Corrupt(m) if m.contains("not a JSON object")),
+                    "{bad}: {err}"
+                );
+            }
+        }
     }
 
     #[test]
