@@ -1,5 +1,5 @@
-//! The production backends misconfigured: wrong credentials, an unreachable database or
-//! object store, a missing bucket. Each gives a clear error naming the setting to check, and
+//! The production backends misconfigured: wrong or missing credentials, an unreachable
+//! database or object store, a missing bucket, a malformed storage URI. Each gives a clear error naming the setting to check, and
 //! loses nothing already stored. Runs on `OPSML_TEST_BACKEND=postgres-s3` (scripts/test.sh runs
 //! the suite on both backends); on the embedded backend there is nothing to misconfigure.
 
@@ -157,4 +157,34 @@ fn a_database_outside_the_allowed_hosts_is_refused() {
     assert_eq!(status, 503, "{body}");
     assert!(detail(&body).contains("allowed_outbound_hosts"), "{body}");
     nothing_lost(host, &digest);
+}
+
+#[test]
+fn malformed_storage_settings_name_the_setting() {
+    if !postgres_s3() {
+        return;
+    }
+    for (change, setting) in [
+        (
+            [("OPSML_STORAGE_URI", "gs://bucket/prefix")],
+            "OPSML_STORAGE_URI",
+        ),
+        (
+            [("OPSML_S3_SECRET_ACCESS_KEY", "")],
+            "OPSML_S3_ACCESS_KEY_ID and OPSML_S3_SECRET_ACCESS_KEY",
+        ),
+    ] {
+        let (host, digest) = stored_then(&change);
+        let (status, body) = host.upload(PATH, pseudo_random(4, 1000), 1000, &[]);
+        assert_eq!(status, 500, "{body}");
+        assert!(
+            detail(&body).starts_with(&format!("server misconfigured: {setting}")),
+            "{body}"
+        );
+        let (status, _, got) = host.download(PATH);
+        let text = String::from_utf8_lossy(&got);
+        assert_eq!(status, 500, "{text}");
+        assert!(text.contains(setting), "{text}");
+        nothing_lost(host, &digest);
+    }
 }
