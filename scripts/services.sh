@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the production backends on loopback for the `postgres-s3` test leg, and exports what
 # the suites read (tests/src/backend.rs):
-#   - PostgreSQL 15 (the machine's initdb/pg_ctl), a throwaway cluster with password auth;
+#   - PostgreSQL (the machine's initdb/pg_ctl, found by opsml_postgres_bin), a throwaway
+#     cluster with password auth;
 #   - s3s-fs, an S3-compatible server from crates.io that speaks SigV4 and multipart uploads
 #     and stores objects as plain files (installed once into the tools cache).
 # Source it (`. scripts/services.sh`); `opsml_services_stop` stops both. Needs to run as root
@@ -9,11 +10,18 @@
 # `postgres` user).
 
 opsml_tools="${OPSML_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/opsml-on-spin/tools}"
-opsml_services_dir="$(mktemp -d /tmp/opsml-services.XXXXXX)"
-chmod 755 "$opsml_services_dir"
 
 opsml_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# The directory of PostgreSQL's initdb and pg_ctl: on the PATH, else Debian's newest
+# /usr/lib/postgresql/<version>/bin.
+opsml_postgres_bin() {
+  local initdb
+  initdb="$(command -v initdb || ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)"
+  [ -n "$initdb" ] && [ -x "$initdb" ] || return 1
+  dirname "$(readlink -f "$initdb")"
 }
 
 opsml_services_start() {
@@ -23,8 +31,14 @@ opsml_services_start() {
     # 0.14.1 is the newest release that builds with Rust 1.95.
     cargo install s3s-fs@0.14.1 --locked --features binary --root "$opsml_tools" >&2
   fi
+  opsml_services_dir="$(mktemp -d /tmp/opsml-services.XXXXXX)"
+  chmod 755 "$opsml_services_dir"
   local pg_bin
-  pg_bin="$(dirname "$(readlink -f "$(command -v initdb || echo /usr/lib/postgresql/15/bin/initdb)")")"
+  pg_bin="$(opsml_postgres_bin)" || {
+    echo "services: PostgreSQL's server programs (initdb, pg_ctl) are not installed;" \
+      "on Debian or Ubuntu: apt-get install postgresql" >&2
+    return 1
+  }
   local run_as=()
   if [ "$(id -u)" = 0 ]; then run_as=(runuser -u postgres --); fi
 
@@ -61,6 +75,7 @@ opsml_services_start() {
 
 opsml_services_stop() {
   if [ -n "${OPSML_SERVICES_PG+x}" ]; then "${OPSML_SERVICES_PG[@]}" -m immediate stop >/dev/null 2>&1 || true; fi
+  [ -n "${opsml_services_dir:-}" ] || return 0
   if [ -f "$opsml_services_dir/s3.pid" ]; then kill "$(cat "$opsml_services_dir/s3.pid")" 2>/dev/null || true; fi
   rm -rf "$opsml_services_dir"
 }
