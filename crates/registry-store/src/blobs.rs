@@ -424,13 +424,15 @@ pub fn read_chunk<K: KeyValue + ?Sized>(kv: &K, blob_id: &str, index: u64) -> Re
 
 /// Deletes the chunks of a blob whose size is unknown (an upload cut off mid-way): chunk by
 /// chunk until the first missing one.
+/// Deletes the chunks of a blob whose size is unknown: those from index 0 up to the first
+/// missing one, last first (see [`delete_blob`]).
 pub fn delete_partial_blob<K: KeyValue + ?Sized>(kv: &K, blob_id: &str) -> Result<u64> {
-    let mut index = 0;
-    while kv.exists(&chunk_key(blob_id, index))? {
-        kv.delete(&chunk_key(blob_id, index))?;
-        index += 1;
+    let mut count = 0;
+    while kv.exists(&chunk_key(blob_id, count))? {
+        count += 1;
     }
-    Ok(index)
+    delete_chunks(kv, blob_id, count)?;
+    Ok(count)
 }
 
 pub fn delete_blob<K: KeyValue + ?Sized>(
@@ -439,8 +441,14 @@ pub fn delete_blob<K: KeyValue + ?Sized>(
     size: u64,
     chunk_size: u64,
 ) -> Result<()> {
-    for i in 0..chunk_count(size, chunk_size) {
-        kv.delete(&chunk_key(blob_id, i))?;
+    delete_chunks(kv, blob_id, chunk_count(size, chunk_size))
+}
+
+/// Deletes chunks `0..count`, the last first: a delete that fails part-way leaves chunks from
+/// index 0 on, which [`delete_partial_blob`] finds (a gap at the front would hide them).
+fn delete_chunks<K: KeyValue + ?Sized>(kv: &K, blob_id: &str, count: u64) -> Result<()> {
+    for index in (0..count).rev() {
+        kv.delete(&chunk_key(blob_id, index))?;
     }
     Ok(())
 }
@@ -530,6 +538,25 @@ mod tests {
         kv.set("blob/other/0000000000", b"keep").unwrap();
         assert_eq!(delete_partial_blob(&kv, "cut").unwrap(), 4);
         assert_eq!(kv.0.borrow().len(), 1);
+    }
+
+    #[test]
+    fn a_delete_cut_short_leaves_what_a_later_one_finds() {
+        let (kv, blob) = store(&[7; 95], 10, 95, DigestAlgorithm::Blake3);
+        kv.set("blob/other/0000000000", b"keep").unwrap();
+        // The store goes away after 4 of the 10 chunk deletes; then it is back.
+        kv.1.set(Some(4));
+        assert!(delete_blob(&kv, "b1", blob.size, blob.chunk_size).is_err());
+        assert_eq!(kv.0.borrow().len(), 7);
+        kv.1.set(Some(2));
+        assert!(delete_partial_blob(&kv, "b1").is_err());
+        kv.1.set(None);
+        assert_eq!(delete_partial_blob(&kv, "b1").unwrap(), 4);
+        assert_eq!(
+            kv.0.borrow().len(),
+            1,
+            "only the other blob's chunk is left"
+        );
     }
 
     #[test]

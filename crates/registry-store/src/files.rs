@@ -90,8 +90,7 @@ pub fn commit(db: &dyn Sql, path: &str, blob: &StoredBlob, now: i64) -> Result<O
     Ok(previous.filter(|p| p.blob_id != blob.blob_id))
 }
 
-/// [`commit`], then deletes the replaced file's bytes (best effort: once its row is gone they
-/// are unreachable, so a failure only leaves garbage behind).
+/// [`commit`], then deletes the replaced file's bytes ([`release`]).
 pub fn commit_replacing(
     db: &dyn Sql,
     blobs: &dyn BlobStore,
@@ -100,9 +99,19 @@ pub fn commit_replacing(
     now: i64,
 ) -> Result<()> {
     if let Some(old) = commit(db, path, blob, now)? {
-        let _ = blobs.delete(&old);
+        release(db, blobs, &old);
     }
     Ok(())
+}
+
+/// Deletes the bytes of a file whose row is gone. If the store fails (unreachable, say), the
+/// blob is recorded as a pending blob that is already stale, so the next upload's collection
+/// of dead uploads deletes it: the bytes are unreachable either way, and this way they are
+/// not left behind for good.
+pub fn release(db: &dyn Sql, blobs: &dyn BlobStore, file: &FileRecord) {
+    if blobs.delete(file).is_err() {
+        let _ = begin(db, &file.blob_id, 0);
+    }
 }
 
 /// Writes a file: what `fill` puts into a new blob becomes visible at `path` (replacing what
@@ -147,13 +156,13 @@ pub fn write_file<E: From<StoreError>>(
     })
 }
 
-/// Deletes every file at or under `prefix`, rows first, then their bytes (best effort, as in
-/// [`commit_replacing`]). Returns how many files went.
+/// Deletes every file at or under `prefix`, rows first, then their bytes ([`release`]).
+/// Returns how many files went.
 pub fn delete_under(db: &dyn Sql, blobs: &dyn BlobStore, prefix: &str) -> Result<usize> {
     let mut deleted = 0;
     for file in list(db, prefix)? {
         if let Some(gone) = delete(db, &file.path)? {
-            let _ = blobs.delete(&gone);
+            release(db, blobs, &gone);
             deleted += 1;
         }
     }
@@ -349,6 +358,45 @@ mod tests {
         assert_eq!(delete_under(&db, &blobs, "R/d").unwrap(), 2);
         assert_eq!(chunks(), 0);
         assert!(list(&db, "R").unwrap().is_empty());
+    }
+
+    #[test]
+    fn bytes_whose_delete_failed_are_collected_later() {
+        use crate::blobs::{BlobStore, ChunkStore, DigestAlgorithm};
+        use crate::testing::MemoryKv;
+        let db = db();
+        let blobs = ChunkStore(MemoryKv::default());
+        let store = |id: &str, bytes: &[u8]| {
+            let mut w = blobs
+                .create(&db, id, DigestAlgorithm::Blake3, None)
+                .unwrap();
+            w.write(bytes).unwrap();
+            w.finish().unwrap()
+        };
+        let chunks = || blobs.0 .0.borrow().len();
+        let first = store("b1", b"first");
+        commit_replacing(&db, &blobs, "R/d/f", &first, 10).unwrap();
+        let second = store("b2", b"second");
+        commit_replacing(&db, &blobs, "R/e/g", &second, 10).unwrap();
+
+        blobs.0 .1.set(Some(0));
+        let third = store("b3", b"third");
+        commit_replacing(&db, &blobs, "R/d/f", &third, 11).unwrap();
+        assert_eq!(delete_under(&db, &blobs, "R/e").unwrap(), 1);
+        assert_eq!(chunks(), 3, "b1 and b2 could not be deleted");
+        let mut stale = stale_pending(&db, 1).unwrap();
+        stale.sort();
+        assert_eq!(stale, ["b1", "b2"]);
+
+        // What the next upload does with stale pending blobs.
+        blobs.0 .1.set(None);
+        for id in stale_pending(&db, 1).unwrap() {
+            blobs.delete_partial(&db, &id).unwrap();
+            abandon(&db, &id).unwrap();
+        }
+        assert_eq!(chunks(), 1, "only the file still stored keeps its bytes");
+        assert!(stale_pending(&db, i64::MAX).unwrap().is_empty());
+        assert_eq!(get(&db, "R/d/f").unwrap().unwrap().blob_id, "b3");
     }
 
     #[test]

@@ -53,8 +53,13 @@ impl Sql for Sqlite {
     }
 }
 
+/// A key-value store in memory. The second field, when set, is how many more deletes succeed
+/// before deletes fail (a store that became unreachable).
 #[derive(Default)]
-pub struct MemoryKv(pub RefCell<BTreeMap<String, Vec<u8>>>);
+pub struct MemoryKv(
+    pub RefCell<BTreeMap<String, Vec<u8>>>,
+    pub std::cell::Cell<Option<usize>>,
+);
 
 impl KeyValue for MemoryKv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -65,6 +70,11 @@ impl KeyValue for MemoryKv {
         Ok(())
     }
     fn delete(&self, key: &str) -> Result<()> {
+        match self.1.get() {
+            Some(0) => return Err(crate::StoreError::Backend("store unreachable".into())),
+            Some(left) => self.1.set(Some(left - 1)),
+            None => {}
+        }
         self.0.borrow_mut().remove(key);
         Ok(())
     }
