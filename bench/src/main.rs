@@ -6,7 +6,7 @@
 //!   prints MB/s.
 //! * `download`  — reads a response body to the end without keeping it; prints MB/s.
 //! * `serve`     — the native baseline ("the limit"): the get-card component's `cards/list`
-//!   (same request parsing, same `registry_store::cards::list` over SQLite) and a
+//!   (same request parsing, same `registry_store::cards::list_stored` over SQLite) and a
 //!   static file server (GET streams a file, PUT writes one).
 
 mod args;

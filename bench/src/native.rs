@@ -3,7 +3,7 @@
 //!
 //! * `POST /opsml/cards/list` parses the body with the get-card component's own
 //!   `registry_store::list_request::ListRequest`, then runs
-//!   the component's own statements — `registry_store::cards::list` through
+//!   the component's own statements — `registry_store::cards::list_stored` through
 //!   `registry_store::schema::Migrating`, as `open_database` wraps it — over rusqlite on the
 //!   SQLite file our host wrote, through a pool of connections opened as opsml-host opens them
 //!   (WAL, busy timeout), statements taken from the connection's cache as opsml-host does, and
