@@ -21,8 +21,6 @@ import os
 import platform
 import random
 import shutil
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,9 +32,14 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
+# The conformance suite's standard-library helpers: server processes, the client's list body.
+sys.path.insert(0, str(ROOT / "tests" / "python"))
+from support.procs import clean_env, free_port, log_tail, stop_group  # noqa: E402
+from support.seed import client_list_body  # noqa: E402
+
 BENCH = ROOT / "bench"
 CACHE = Path.home() / ".cache" / "opsml-on-spin"
 REF_VENV = Path(os.environ.get("OPSML_PY_VENV", CACHE / "venv"))
@@ -46,8 +49,6 @@ COMPONENTS = ["create-card", "get-card", "upload", "download", "metrics", "model
 SERVERS = ["ours", "reference", "mlflow", "native"]
 LABELS = {"ours": "ours (opsml-host)", "reference": "opsml 2.2.4 reference", "mlflow": "MLflow",
           "native": "native limit"}
-# Environment variables that configure the servers: never inherited from the caller.
-SCRUB = ("APP_", "OPSML_", "SPIN_VARIABLE_", "MLFLOW_", "PROMETHEUS_")
 T0_US = 1_700_000_000_000_000
 MiB = 1 << 20
 
@@ -58,18 +59,6 @@ class BenchError(Exception):
 
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def clean_env(**extra: str) -> Dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUB)}
-    env.update(extra)
-    return env
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(cmd: List[str], **kw: Any) -> subprocess.CompletedProcess:
@@ -155,8 +144,9 @@ def ensure_mlflow_venv() -> None:
 # Servers and their memory
 # --------------------------------------------------------------------------------------------
 
-def process_tree(root: int) -> List[int]:
-    children: Dict[int, List[int]] = {}
+def proc_stats() -> Dict[int, Tuple[str, List[str]]]:
+    """Every process's name and the fields of /proc/<pid>/stat after it (state, ppid, …)."""
+    stats: Dict[int, Tuple[str, List[str]]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -164,8 +154,14 @@ def process_tree(root: int) -> List[int]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
+        stats[int(entry)] = (stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split())
+    return stats
+
+
+def process_tree(root: int) -> List[int]:
+    children: Dict[int, List[int]] = {}
+    for pid, (_, fields) in proc_stats().items():
+        children.setdefault(int(fields[1]), []).append(pid)
     out, todo = [], [root]
     while todo:
         pid = todo.pop()
@@ -204,15 +200,7 @@ class ForeignCpu:
         ticks: Dict[int, int] = {}
         names: Dict[int, str] = {}
         parents: Dict[int, int] = {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()
-            pid = int(entry)
+        for pid, (name, rest) in proc_stats().items():
             parents[pid] = int(rest[1])
             ticks[pid] = int(rest[11]) + int(rest[12])
             names[pid] = name
@@ -328,26 +316,14 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def tail(self, n: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "<no log>"
+        return log_tail(self.log_path, n)
 
     def alive(self) -> None:
         if self.proc.poll() is not None:
             raise BenchError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:  # the server has its own process group (start_new_session): end only that
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
+        stop_group(self.proc, grace=20)
 
 
 def spawn(name: str, cmd: List[str], env: Dict[str, str], workdir: Path, port: int, health: str,
@@ -556,13 +532,9 @@ def model_card(name: str, version: str, i: int) -> Dict[str, Any]:
             "auditcard_uid": None}
 
 
-def client_list_body(**kw: Any) -> Dict[str, Any]:
-    """A cards/list body in the opsml 2.x client's shape (every key sent, nulls included)."""
-    body = {"name": None, "repository": None, "version": None, "uid": None, "max_date": None, "limit": None,
-            "tags": None, "registry_type": "model", "ignore_release_candidates": False, "query_terms": None,
-            "sort_by_timestamp": False}
-    body.update(kw)
-    return body
+def model_list_body(**kw: Any) -> Dict[str, Any]:
+    """A cards/list body for the model registry, in the opsml 2.x client's shape."""
+    return client_list_body(registry_type="model", **kw)
 
 
 @dataclass
@@ -599,19 +571,19 @@ def seed_opsml(r: Runner, server: Server, cards: List[Dict[str, Any]], connectio
 def opsml_reads(r: Runner, server: Server, seed: Seed, res: Dict[str, Any]) -> None:
     # Check the answers once before measuring: a fast wrong answer is not a result.
     name, version = seed.names[0], seed.versions[-1]
-    got = http("POST", server.base + "/opsml/cards/list", client_list_body(name=name))
+    got = http("POST", server.base + "/opsml/cards/list", model_list_body(name=name))
     if len(got.get("cards", [])) != len(seed.versions):
         raise BenchError(f"{server.name}: cards/list {name} returned {len(got.get('cards', []))} cards, "
                          f"expected {len(seed.versions)}")
-    got = http("POST", server.base + "/opsml/cards/list", client_list_body(uid=uid_of(name, version)))
+    got = http("POST", server.base + "/opsml/cards/list", model_list_body(uid=uid_of(name, version)))
     if [c.get("version") for c in got.get("cards", [])] != [version]:
         raise BenchError(f"{server.name}: cards/list by uid returned {got}")
     lists = write_jsonl(r.workdir / f"list-{server.name}.jsonl",
-                        [{"method": "POST", "path": "/opsml/cards/list", "json": client_list_body(name=n)}
+                        [{"method": "POST", "path": "/opsml/cards/list", "json": model_list_body(name=n)}
                          for n in shuffled(seed.names)])
     gets = write_jsonl(r.workdir / f"get-{server.name}.jsonl",
                        [{"method": "POST", "path": "/opsml/cards/list",
-                         "json": client_list_body(uid=uid_of(n, v))}
+                         "json": model_list_body(uid=uid_of(n, v))}
                         for n, v in shuffled([(n, v) for n in seed.names for v in seed.versions])])
     for c in r.args.connections:
         res[f"list_c{c}"] = r.load(server, "cards/list by name", ["--requests-file", str(lists)], c)
@@ -717,12 +689,12 @@ def scale_seed() -> Callable[[int, int], Seed]:
 
 def scale_reads(r: Runner, server: Server, seed: Seed, res: Dict[str, Any]) -> None:
     expected = sum(1 for v in seed.versions if v.startswith("1."))
-    got = http("POST", server.base + "/opsml/cards/list", client_list_body(name=seed.names[0], version="1.*"))
+    got = http("POST", server.base + "/opsml/cards/list", model_list_body(name=seed.names[0], version="1.*"))
     if len(got.get("cards", [])) != expected:
         raise BenchError(f"{server.name}: scale list returned {len(got.get('cards', []))}, expected {expected}")
     lists = write_jsonl(r.workdir / f"scale-list-{server.name}.jsonl",
                         [{"method": "POST", "path": "/opsml/cards/list",
-                          "json": client_list_body(name=n, version="1.*")} for n in shuffled(seed.names)])
+                          "json": model_list_body(name=n, version="1.*")} for n in shuffled(seed.names)])
     for c in r.args.connections:
         res[f"scale_list_c{c}"] = r.load(server, 'scale: list name + "1.*"', ["--requests-file", str(lists)], c)
 

@@ -8,8 +8,6 @@ import atexit
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,24 +18,12 @@ from typing import Any, Dict, List, Optional
 
 import httpx
 
+from .procs import clean_env, free_port, log_tail, stop_group
+
 ROOT = Path(__file__).resolve().parents[3]  # the workspace (tests/python/support -> root)
 FLOWS = Path(__file__).resolve().parents[1] / "flows"
 HOST_BINARY = ROOT / "target" / "debug" / "opsml-host"
 STARTUP_TIMEOUT = 60.0
-# Environment variables that configure the servers or the client: never inherited.
-_SCRUB_PREFIXES = ("APP_", "OPSML_", "SPIN_VARIABLE_")
-
-
-def clean_env(**extra: str) -> Dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB_PREFIXES)}
-    env.update(extra)
-    return env
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -58,23 +44,10 @@ class Server:
         return f"{self.url}/opsml"
 
     def log_tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "<no log>"
+        return log_tail(self.log_path, n)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            # The server runs in its own process group (start_new_session): end only that group.
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
+        stop_group(self.proc, grace=10)
 
 
 def _spawn(name: str, cmd: List[str], env: Dict[str, str], workdir: Path, port: int) -> Server:
