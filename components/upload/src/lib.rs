@@ -98,18 +98,10 @@ fn upload(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiError> {
 }
 
 /// Deletes the bytes of uploads that stopped storing bytes `stale_after_seconds` ago (the
-/// client went away, or the host died mid-upload). Best effort: what fails is retried by the
-/// next upload.
+/// client went away, or the host died mid-upload), and of files whose delete failed.
 fn collect_dead_uploads(db: &dyn Sql, blobs: &dyn BlobStore, limits: &UploadLimits) {
     let before = now_unix().saturating_sub(limits.stale_after_seconds as i64);
-    let Ok(stale) = files::stale_pending(db, before) else {
-        return;
-    };
-    for blob_id in stale {
-        if blobs.delete_partial(db, &blob_id).is_ok() {
-            let _ = files::abandon(db, &blob_id);
-        }
-    }
+    files::collect_stale(db, blobs, before);
 }
 
 /// What `receive` needs besides the body: where to report liveness, and the size limit.

@@ -64,6 +64,19 @@ pub fn stale_pending(db: &dyn Sql, before: i64) -> Result<Vec<String>> {
     .collect()
 }
 
+/// Deletes the bytes of the pending blobs not touched since `before` ([`stale_pending`]) and
+/// forgets them. Best effort: what fails stays pending and is tried again next time.
+pub fn collect_stale(db: &dyn Sql, blobs: &dyn BlobStore, before: i64) {
+    let Ok(stale) = stale_pending(db, before) else {
+        return;
+    };
+    for blob_id in stale {
+        if blobs.delete_partial(db, &blob_id).is_ok() {
+            let _ = abandon(db, &blob_id);
+        }
+    }
+}
+
 /// Makes a fully stored blob visible at `path`, replacing what was there in one statement
 /// (readers see the old file or the new one, never a mix). Returns the replaced record, whose
 /// blob the caller deletes.
@@ -105,8 +118,8 @@ pub fn commit_replacing(
 }
 
 /// Deletes the bytes of a file whose row is gone. If the store fails (unreachable, say), the
-/// blob is recorded as a pending blob that is already stale, so the next upload's collection
-/// of dead uploads deletes it: the bytes are unreachable either way, and this way they are
+/// blob is recorded as a pending blob that is already stale, so the next [`collect_stale`]
+/// deletes it: the bytes are unreachable either way, and this way they are
 /// not left behind for good.
 pub fn release(db: &dyn Sql, blobs: &dyn BlobStore, file: &FileRecord) {
     if blobs.delete(file).is_err() {
@@ -252,7 +265,8 @@ pub fn delete(db: &dyn Sql, path: &str) -> Result<Option<FileRecord>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::Sqlite;
+    use crate::blobs::ChunkStore;
+    use crate::testing::{MemoryKv, Sqlite};
 
     fn blob(id: &str, size: u64) -> StoredBlob {
         StoredBlob {
@@ -334,19 +348,18 @@ mod tests {
         assert!(paths("R/b").is_empty());
     }
 
+    /// A finished blob of `bytes` in `blobs` (not yet committed to a path).
+    fn stored(db: &Sqlite, blobs: &ChunkStore<MemoryKv>, id: &str, bytes: &[u8]) -> StoredBlob {
+        let mut w = blobs.create(db, id, DigestAlgorithm::Blake3, None).unwrap();
+        w.write(bytes).unwrap();
+        w.finish().unwrap()
+    }
+
     #[test]
     fn replacing_and_deleting_free_the_bytes() {
-        use crate::blobs::{BlobStore, ChunkStore, DigestAlgorithm};
-        use crate::testing::MemoryKv;
         let db = db();
         let blobs = ChunkStore(MemoryKv::default());
-        let store = |id: &str, bytes: &[u8]| {
-            let mut w = blobs
-                .create(&db, id, DigestAlgorithm::Blake3, None)
-                .unwrap();
-            w.write(bytes).unwrap();
-            w.finish().unwrap()
-        };
+        let store = |id: &str, bytes: &[u8]| stored(&db, &blobs, id, bytes);
         let chunks = || blobs.0 .0.borrow().len();
         let first = store("b1", b"0123456789");
         commit_replacing(&db, &blobs, "R/d/f", &first, 1).unwrap();
@@ -362,17 +375,9 @@ mod tests {
 
     #[test]
     fn bytes_whose_delete_failed_are_collected_later() {
-        use crate::blobs::{BlobStore, ChunkStore, DigestAlgorithm};
-        use crate::testing::MemoryKv;
         let db = db();
         let blobs = ChunkStore(MemoryKv::default());
-        let store = |id: &str, bytes: &[u8]| {
-            let mut w = blobs
-                .create(&db, id, DigestAlgorithm::Blake3, None)
-                .unwrap();
-            w.write(bytes).unwrap();
-            w.finish().unwrap()
-        };
+        let store = |id: &str, bytes: &[u8]| stored(&db, &blobs, id, bytes);
         let chunks = || blobs.0 .0.borrow().len();
         let first = store("b1", b"first");
         commit_replacing(&db, &blobs, "R/d/f", &first, 10).unwrap();
@@ -388,12 +393,9 @@ mod tests {
         stale.sort();
         assert_eq!(stale, ["b1", "b2"]);
 
-        // What the next upload does with stale pending blobs.
+        // What the next upload does.
         blobs.0 .1.set(None);
-        for id in stale_pending(&db, 1).unwrap() {
-            blobs.delete_partial(&db, &id).unwrap();
-            abandon(&db, &id).unwrap();
-        }
+        collect_stale(&db, &blobs, 1);
         assert_eq!(chunks(), 1, "only the file still stored keeps its bytes");
         assert!(stale_pending(&db, i64::MAX).unwrap().is_empty());
         assert_eq!(get(&db, "R/d/f").unwrap().unwrap().blob_id, "b3");
