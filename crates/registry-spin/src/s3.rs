@@ -219,15 +219,17 @@ impl S3Store {
         key: Option<&str>,
         query: &[(&str, &str)],
         body: &[u8],
-    ) -> Result<Result<(Fields, String), S3Error>> {
+    ) -> Result<Result<(HeaderList, String), S3Error>> {
         let response = self.send(method, key, query, &[], body)?;
         Ok(Self::read_answer(response))
     }
 
     /// The headers and body of a successful answer, or the service's refusal.
-    fn read_answer(response: IncomingResponse) -> Result<(Fields, String), S3Error> {
+    fn read_answer(response: IncomingResponse) -> Result<(HeaderList, String), S3Error> {
         let status = response.status();
-        let headers = response.headers();
+        // Copied out: the `headers` resource is a child of the response, and dropping a
+        // response while a child lives traps (wasmtime before 48, so Spin 3.x).
+        let headers = response.headers().entries();
         let text = read_body(response, MAX_ERROR_BODY);
         if !(200..300).contains(&status) {
             return Err(S3Error::from_response(status, &text));
@@ -245,7 +247,7 @@ impl S3Store {
         key: Option<&str>,
         query: &[(&str, &str)],
         body: &[u8],
-    ) -> Result<(Fields, String)> {
+    ) -> Result<(HeaderList, String)> {
         self.answer(method, key, query, body)?
             .map_err(|e| self.failed(e))
     }
@@ -281,6 +283,9 @@ impl S3Store {
         }
     }
 }
+
+/// An answer's header names and values, copied out of the response.
+type HeaderList = Vec<(String, Vec<u8>)>;
 
 /// A request whose body has been handed to the host, and the answer to come.
 struct Sent {
@@ -344,10 +349,9 @@ impl Upload<'_> {
         let response = self.store.wait(sent)?;
         let (headers, _) = S3Store::read_answer(response).map_err(|e| self.store.failed(e))?;
         let etag = headers
-            .get(&"etag".to_string())
-            .into_iter()
-            .next()
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("etag"))
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
             .ok_or_else(|| {
                 StoreError::Backend(format!(
                     "{}: part {number} was stored without an ETag",
