@@ -138,7 +138,11 @@ fn apply(db: &dyn Sql, dialect: Dialect) -> Result<()> {
 /// missing) one, rather than checked before every request: the check costs a query per
 /// request, and a failure for that reason happens once per database and upgrade. Migrations
 /// only add (tables, indexes, columns), so a statement that succeeds on an older schema is
-/// right there too.
+/// right there too. After its first failure a request migrates (one query when the schema is
+/// current) and runs the statement once more, even when the schema is current by then: another
+/// request may have migrated between the failure and the check. Statements run outside
+/// transactions and are atomic, so one that failed for its own reason changed nothing and fails
+/// again the same way.
 pub struct Migrating<S> {
     db: S,
     checked: Cell<bool>,
@@ -159,7 +163,7 @@ impl<S: Sql> Sql for Migrating<S> {
             Ok(rows) => return Ok(rows),
             Err(e) => e,
         };
-        if self.checked.replace(true) || matches!(applied_version(&self.db), Ok(v) if v >= LATEST) {
+        if self.checked.replace(true) {
             return Err(error);
         }
         migrate(&self.db)?;
@@ -204,6 +208,32 @@ mod tests {
         db.execute("SELECT COUNT(*) FROM opsml_multipart_uploads", &[])
             .unwrap();
         assert_eq!(applied_version(&db.db).unwrap(), LATEST);
+    }
+
+    /// A database that another request migrates just after this request's statement failed.
+    struct MigratedByAnother {
+        db: Sqlite,
+        raced: Cell<bool>,
+    }
+
+    impl Sql for MigratedByAnother {
+        fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<Vec<Row>> {
+            let result = self.db.execute(statement, params);
+            if result.is_err() && !self.raced.replace(true) {
+                migrate(&self.db).unwrap();
+            }
+            result
+        }
+    }
+
+    #[test]
+    fn a_statement_that_failed_before_another_request_migrated_runs_again() {
+        let db = Migrating::new(MigratedByAnother {
+            db: Sqlite::memory(),
+            raced: Cell::new(false),
+        });
+        let rows = db.execute("SELECT COUNT(*) FROM opsml_cards", &[]).unwrap();
+        assert_eq!(rows[0].int(0).unwrap(), 0);
     }
 
     fn apply_upto(db: &Sqlite, last: usize) {
