@@ -66,6 +66,11 @@ impl SpinPostgres {
 
 fn pg_error_text(e: &pg4::PgError) -> String {
     match e {
+        // Spin's (and opsml-host's) refusal of an address outside allowed_outbound_hosts.
+        pg4::PgError::ConnectionFailed(m) if m.ends_with("is not permitted") => format!(
+            "connection failed: {m}: the components may connect only to OPSML_DATABASE_HOST \
+             (their allowed_outbound_hosts entry postgres://{{{{ database_host }}}})"
+        ),
         pg4::PgError::ConnectionFailed(m) => format!("connection failed: {m}"),
         pg4::PgError::BadParameter(m) => format!("bad parameter: {m}"),
         pg4::PgError::QueryFailed(pg4::QueryError::DbError(db)) => db.as_text.clone(),
@@ -263,6 +268,21 @@ mod tests {
             redact_password("db=x password=y"),
             "<not a postgres:// URL>"
         );
+    }
+
+    #[test]
+    fn a_refused_address_names_the_setting_that_allows_it() {
+        let refused = pg4::PgError::ConnectionFailed(
+            "address postgres://db.elsewhere:5432 is not permitted".into(),
+        );
+        assert_eq!(
+            pg_error_text(&refused),
+            "connection failed: address postgres://db.elsewhere:5432 is not permitted: the \
+             components may connect only to OPSML_DATABASE_HOST (their allowed_outbound_hosts \
+             entry postgres://{{ database_host }})"
+        );
+        let other = pg4::PgError::ConnectionFailed("timed out".into());
+        assert_eq!(pg_error_text(&other), "connection failed: timed out");
     }
 
     #[test]
