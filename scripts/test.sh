@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: domain core, store, host, the end-to-end suites (which start opsml-host on
+# Runs every test: domain core, store, host, then the end-to-end suites (which start the app on
 # free loopback ports) and the opsml-client conformance suite (Python, installs its own venv),
-# first on the embedded backends (SQLite + key-value), then again on the production ones
+# on each runtime — opsml-host, and the real Spin CLI when scripts/find-spin finds one — and on
+# each backend: the embedded ones (SQLite + key-value), then the production ones
 # (PostgreSQL + S3), which scripts/services.sh starts on loopback for the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,14 +13,35 @@ for dir in components/*/; do components+=(-p "$(basename "$dir")"); done
 cargo build --target wasm32-wasip2 --release "${components[@]}"
 # The default members, as `cargo test` selects them: one feature unification, one wasmtime build.
 cargo build
-cargo test
-# The real opsml 2.2.4 client against our host, and side by side with the reference server.
-tests/python/run.sh
 
-# The same end-to-end and client suites on PostgreSQL + S3 (the unit tests have no backend).
+runtimes=(opsml-host)
+if spin="$(scripts/find-spin)"; then
+  export OPSML_TEST_SPIN="$spin"
+  runtimes+=(spin)
+  echo "test.sh: real Spin: $("$spin" --version) ($spin)" >&2
+else
+  spin_missing="test.sh: NOT RUN on real Spin: scripts/find-spin found no Spin CLI (above); the suites run on opsml-host only"
+  echo "$spin_missing" >&2
+fi
+
+# The end-to-end and client suites on one runtime (the backend comes from the environment).
+suites() {
+  OPSML_TEST_RUNTIME="$1" cargo test -p e2e
+  OPSML_TEST_RUNTIME="$1" tests/python/run.sh
+}
+
+# Unit tests, then the end-to-end suites on opsml-host (all of `cargo test`), on the embedded
+# backends.
+cargo test
+OPSML_TEST_RUNTIME=opsml-host tests/python/run.sh
+for runtime in "${runtimes[@]:1}"; do suites "$runtime"; done
+
+# The same suites on PostgreSQL + S3 (the unit tests have no backend).
 . scripts/services.sh
 trap opsml_services_stop EXIT
 opsml_services_start
 export OPSML_TEST_BACKEND=postgres-s3
-cargo test -p e2e
-tests/python/run.sh
+for runtime in "${runtimes[@]}"; do suites "$runtime"; done
+
+echo "test.sh: passed on ${runtimes[*]}, embedded and postgres-s3" >&2
+if [ -n "${spin_missing:-}" ]; then echo "$spin_missing" >&2; fi

@@ -41,7 +41,10 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null || true)" != "$w
   echo "run.sh: venv installed in $(( $(date +%s) - started )) s" >&2
 fi
 
-for built in target/debug/opsml-host target/wasm32-wasip2/release/get_card.wasm; do
+# OPSML_TEST_RUNTIME=spin serves the same components with real Spin instead of opsml-host.
+needed=(target/wasm32-wasip2/release/get_card.wasm)
+if [ "${OPSML_TEST_RUNTIME:-opsml-host}" = opsml-host ]; then needed+=(target/debug/opsml-host); fi
+for built in "${needed[@]}"; do
   if [ ! -e "$built" ]; then
     echo "run.sh: $built is missing: build the workspace first (./scripts/test.sh)" >&2
     exit 2

@@ -1,5 +1,5 @@
-//! Builds the host and the components, runs `opsml-host` on a free loopback port, and speaks
-//! HTTP to it.
+//! Builds the host and the components, runs the app on a free loopback port under the runtime
+//! of this test run (`opsml-host`, or real Spin: see [`crate::runtime`]), and speaks HTTP to it.
 //!
 //! ```no_run
 //! use e2e::harness::Host;
@@ -14,6 +14,7 @@ pub use crate::bytes::{
 };
 use crate::http;
 pub use crate::http::{Body, Headers, Response, Timeouts};
+use crate::runtime::{runtime, Runtime};
 use serde_json::{json, Value};
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -124,6 +125,41 @@ pub fn build_all() {
     });
 }
 
+/// Builds a test component that is not part of the registry (`tests/fixtures/<package>/`)
+/// and returns its `.wasm`.
+pub fn build_fixture(package: &str) -> PathBuf {
+    if !std::env::var_os("E2E_SKIP_BUILD").is_some_and(|v| !v.is_empty() && v != "0") {
+        cargo(&[
+            "build",
+            "--target",
+            "wasm32-wasip2",
+            "--release",
+            "-p",
+            package,
+        ]);
+    }
+    component_wasm(package)
+}
+
+/// The files a runtime serves: a Spin manifest and, optionally, a runtime-config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppFiles {
+    pub manifest: PathBuf,
+    pub runtime_config: Option<PathBuf>,
+}
+
+impl AppFiles {
+    /// The registry: this workspace's `spin.toml` with `runtime-config/dev.toml` (whose
+    /// providers read `APP_*` and `OPSML_*` from the environment).
+    pub fn registry() -> Self {
+        let root = workspace_root();
+        AppFiles {
+            manifest: root.join("spin.toml"),
+            runtime_config: Some(root.join("runtime-config/dev.toml")),
+        }
+    }
+}
+
 /// A loopback port that was free a moment ago (bind to port 0, read it, let it go).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -226,10 +262,12 @@ pub fn storage_path(
     format!("opsml-root:/{table}/{repository}/{name}/v{version}/{file}")
 }
 
-/// A running `opsml-host` serving this workspace's `spin.toml` with `runtime-config/dev.toml`,
-/// a fresh state directory and a free loopback port. Killed on drop (and its output printed when
-/// the test is failing).
+/// A running runtime (`opsml-host` or Spin) serving an app, by default this workspace's
+/// `spin.toml` with `runtime-config/dev.toml`, with a fresh state directory and a free loopback
+/// port. Killed on drop, with every process it started (and its output printed when the test is
+/// failing).
 pub struct Host {
+    app: AppFiles,
     child: Option<Child>,
     port: u16,
     state: TempDir,
@@ -249,19 +287,34 @@ impl Host {
     /// Returns once `GET /opsml/healthcheck` answers 200.
     pub fn start(envs: &[(&str, &str)]) -> Host {
         build_all();
-        let state = tempfile::Builder::new()
-            .prefix("opsml-e2e-")
-            .tempdir()
-            .expect("cannot create a state directory");
         let storage = match backend() {
             Backend::Embedded => None,
             Backend::PostgresS3(services) => Some(Isolated::create(services, &random_hex()[..16])),
         };
+        Host::launch(AppFiles::registry(), storage, envs)
+    }
+
+    /// Starts another app (a test fixture) with the given environment, on the runtime of this
+    /// run; the backend of the run is not used. Returns once `GET /opsml/healthcheck` answers
+    /// 200, so the app must serve that path.
+    pub fn start_app(app: AppFiles, envs: &[(&str, &str)]) -> Host {
+        if *runtime() == Runtime::OpsmlHost {
+            build_all();
+        }
+        Host::launch(app, None, envs)
+    }
+
+    fn launch(app: AppFiles, storage: Option<Isolated>, envs: &[(&str, &str)]) -> Host {
+        let state = tempfile::Builder::new()
+            .prefix("opsml-e2e-")
+            .tempdir()
+            .expect("cannot create a state directory");
         // The test's own variables come last, so they win over the backend's.
         let mut all_envs: Vec<(String, String)> =
             storage.as_ref().map(Isolated::envs).unwrap_or_default();
         all_envs.extend(envs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut host = Host {
+            app,
             child: None,
             port: 0,
             state,
@@ -270,7 +323,11 @@ impl Host {
             log_shown: false,
             storage,
         };
-        compiled_cache::seed(host.state_dir());
+        // Spin keeps its own cache of compiled code (wasmtime's, under ~/.cache).
+        let share_compiled = *runtime() == Runtime::OpsmlHost && host.app == AppFiles::registry();
+        if share_compiled {
+            compiled_cache::seed(host.state_dir());
+        }
         // The port was free when we looked; if another process takes it before the host binds
         // it, try another one.
         let mut attempt = 0;
@@ -279,13 +336,20 @@ impl Host {
             host.port = free_port();
             match host.spawn_and_wait() {
                 Ok(()) => break,
-                Err(e) if attempt < 3 && host.log().contains("cannot listen") => {
+                // opsml-host says "cannot listen on", Spin "is already in use".
+                Err(e)
+                    if attempt < 3
+                        && (host.log().contains("cannot listen")
+                            || host.log().contains("already in use")) =>
+                {
                     eprintln!("e2e: port {} was taken ({e}); trying another", host.port);
                 }
                 Err(e) => host.fail(&e),
             }
         }
-        compiled_cache::save(host.state_dir());
+        if share_compiled {
+            compiled_cache::save(host.state_dir());
+        }
         host
     }
 
@@ -349,10 +413,12 @@ impl Host {
         }
     }
 
-    /// Kills the host process (if running) and waits for it.
+    /// Kills the runtime (if running) with SIGKILL, and every process it started: Spin serves
+    /// from a child process (`spin trigger http`) that would outlive its parent.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
+            // SAFETY: `kill` takes no pointers; the group is the one the child leads.
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
             let _ = child.wait();
         }
     }
@@ -366,12 +432,13 @@ impl Host {
         self.port
     }
 
-    /// The host's process id (None once stopped).
+    /// The runtime's process id (None once stopped).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
 
-    /// The `--state-dir`: SQLite files, key-value store, compiled components, `host.log`.
+    /// The `--state-dir`: SQLite files, key-value store, compiled components (opsml-host),
+    /// component logs (Spin), `host.log`.
     pub fn state_dir(&self) -> &Path {
         self.state.path()
     }
@@ -391,7 +458,8 @@ impl Host {
         self.stop();
         self.log_shown = true;
         panic!(
-            "opsml-host did not start: {error}\n--- host output ({}) ---\n{}--- end of host output ---",
+            "{} did not start: {error}\n--- its output ({}) ---\n{}--- end of its output ---",
+            runtime().name(),
             self.log_path().display(),
             self.log()
         );
@@ -406,22 +474,23 @@ impl Host {
         let log_err = log
             .try_clone()
             .map_err(|e| format!("cannot clone the log file: {e}"))?;
-        let root = workspace_root();
-        let mut command = Command::new(host_binary());
+        let binary = runtime().binary();
+        let mut command = Command::new(&binary);
         command
-            .current_dir(&root)
+            .current_dir(workspace_root())
             .arg("up")
             .arg("-f")
-            .arg(root.join("spin.toml"))
+            .arg(&self.app.manifest)
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--state-dir")
-            .arg(self.state.path())
-            .arg("--runtime-config-file")
-            .arg(root.join("runtime-config/dev.toml"))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err);
+            .arg(self.state.path());
+        if let Some(runtime_config) = &self.app.runtime_config {
+            command.arg("--runtime-config-file").arg(runtime_config);
+        }
+        // Its own process group, so that `stop` reaches every process it starts.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        command.stdin(Stdio::null()).stdout(log).stderr(log_err);
         for (key, _) in std::env::vars_os() {
             let name = key.to_string_lossy();
             if VARIABLE_ENV_PREFIXES.iter().any(|p| name.starts_with(p)) {
@@ -431,7 +500,7 @@ impl Host {
         command.envs(self.envs.iter().map(|(k, v)| (k, v)));
         let child = command
             .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", host_binary().display()))?;
+            .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
         self.child = Some(child);
         self.wait_ready()
     }
@@ -447,7 +516,10 @@ impl Host {
             let child = self.child.as_mut().expect("spawned");
             if let Ok(Some(status)) = child.try_wait() {
                 self.child = None;
-                return Err(format!("the host exited ({status}) before answering"));
+                return Err(format!(
+                    "{} exited ({status}) before answering",
+                    runtime().name()
+                ));
             }
             let last = match http::send(self.addr(), "GET", "/opsml/healthcheck", &[], None, probe)
             {
@@ -607,7 +679,8 @@ impl Drop for Host {
             let lines: Vec<&str> = log.lines().collect();
             let from = lines.len().saturating_sub(200);
             eprintln!(
-                "--- opsml-host output (port {}, last {} lines) ---\n{}\n--- end ---",
+                "--- {} output (port {}, last {} lines) ---\n{}\n--- end ---",
+                runtime().name(),
                 self.port,
                 lines.len() - from,
                 lines[from..].join("\n")

@@ -24,10 +24,11 @@ use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::bindings::ProxyPre;
+use wasmtime_wasi_http::body::HyperOutgoingBody;
+use wasmtime_wasi_http::types::{HostFutureIncomingResponse, OutgoingRequestConfig};
+use wasmtime_wasi_http::{HttpResult, WasiHttpCtx, WasiHttpView};
 
 /// Instances that may be alive at once; requests beyond this wait for a free slot.
 const MAX_CONCURRENT_INSTANCES: u32 = 256;
@@ -68,7 +69,6 @@ pub struct InstanceState {
     pub table: ResourceTable,
     pub app: Arc<App>,
     pub component: Arc<ComponentRuntime>,
-    outbound: OutboundHooks,
 }
 
 impl WasiView for InstanceState {
@@ -80,58 +80,33 @@ impl WasiView for InstanceState {
     }
 }
 
+/// Outbound requests go only to the hosts in the component's `allowed_outbound_hosts`; any
+/// other is refused with `HttpRequestDenied`, as Spin refuses it.
 impl WasiHttpView for InstanceState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.outbound,
-        }
+    fn ctx(&mut self) -> &mut WasiHttpCtx {
+        &mut self.http
     }
-}
 
-/// Refuses outbound requests to hosts outside the component's `allowed_outbound_hosts`.
-struct OutboundHooks {
-    component: String,
-    policy: OutboundPolicy,
-}
+    fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
 
-impl WasiHttpHooks for OutboundHooks {
     fn send_request(
         &mut self,
-        request: http::Request<wasmtime_wasi_http::WasiBody>,
-        options: Option<wasmtime_wasi_http::RequestOptions>,
-        fut: Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn std::future::Future<
-                Output = Result<
-                    (
-                        http::Response<wasmtime_wasi_http::WasiBody>,
-                        Box<
-                            dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>>
-                                + Send,
-                        >,
-                    ),
-                    wasmtime_wasi_http::Error,
-                >,
-            > + Send,
-    > {
-        if !self.policy.allows(request.uri()) {
+        request: hyper::Request<HyperOutgoingBody>,
+        config: OutgoingRequestConfig,
+    ) -> HttpResult<HostFutureIncomingResponse> {
+        if !self.component.outbound.allows(request.uri()) {
             eprintln!(
                 "component {:?}: outbound request to {} refused: not in allowed_outbound_hosts",
-                self.component,
+                self.component.id,
                 redact_uri(request.uri())
             );
-            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+            return Err(ErrorCode::HttpRequestDenied.into());
         }
-        drop(fut);
-        Box::new(async move {
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
-            ))
-        })
+        Ok(wasmtime_wasi_http::types::default_send_request(
+            request, config,
+        ))
     }
 }
 
@@ -255,7 +230,7 @@ impl App {
         let engine = engine()?;
         let mut linker = Linker::<InstanceState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::add_only_http_to_linker_async(&mut linker)?;
         bindings::LocalHost::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
 
         let cache_dir = state_dir.join("compiled");
@@ -395,18 +370,11 @@ impl App {
             table: ResourceTable::new(),
             app: self.clone(),
             component: component.clone(),
-            outbound: OutboundHooks {
-                component: component.id.clone(),
-                policy: component.outbound.clone(),
-            },
         };
         let mut store = Store::new(component.pre.engine(), state);
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let incoming = store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, req)?;
-        let outparam = store.data_mut().http().new_response_outparam(sender)?;
+        let incoming = store.data_mut().new_incoming_request(Scheme::Http, req)?;
+        let outparam = store.data_mut().new_response_outparam(sender)?;
         let pre = component.pre.clone();
         let task = tokio::task::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await?;

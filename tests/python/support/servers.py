@@ -1,6 +1,7 @@
 """Starts and stops the two servers under test on free loopback ports with temporary state:
-OUR host (`target/debug/opsml-host up ...`) and the REFERENCE (`opsml-uvicorn-server` from the
-venv), and runs client flows in subprocesses."""
+OUR registry (`<runtime> up ...`, the runtime chosen by OPSML_TEST_RUNTIME as the Rust suite
+chooses it: `opsml-host` by default, or real Spin) and the REFERENCE (`opsml-uvicorn-server` from
+the venv), and runs client flows in subprocesses."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import httpx
 
@@ -23,6 +24,7 @@ from .procs import clean_env, free_port, log_tail, stop_group
 ROOT = Path(__file__).resolve().parents[3]  # the workspace (tests/python/support -> root)
 FLOWS = Path(__file__).resolve().parents[1] / "flows"
 HOST_BINARY = ROOT / "target" / "debug" / "opsml-host"
+FIND_SPIN = ROOT / "scripts" / "find-spin"
 STARTUP_TIMEOUT = 60.0
 
 
@@ -109,21 +111,37 @@ def _missing(key: str) -> str:
     raise RuntimeError(f"OPSML_TEST_BACKEND=postgres-s3 needs {key}")
 
 
+def runtime() -> Tuple[str, Path]:
+    """The runtime that serves our registry, from OPSML_TEST_RUNTIME (as tests/src/runtime.rs
+    reads it): `opsml-host` (default) or `spin` (found by scripts/find-spin)."""
+    name = os.environ.get("OPSML_TEST_RUNTIME", "") or "opsml-host"
+    if name == "opsml-host":
+        if not HOST_BINARY.exists():
+            raise RuntimeError(f"{HOST_BINARY} is missing: build the workspace first (./scripts/test.sh)")
+        return name, HOST_BINARY
+    if name == "spin":
+        found = subprocess.run([str(FIND_SPIN)], capture_output=True, text=True)
+        if found.returncode != 0:
+            raise RuntimeError(f"OPSML_TEST_RUNTIME=spin, but {found.stderr.strip()}")
+        return name, Path(found.stdout.strip())
+    raise RuntimeError(f"OPSML_TEST_RUNTIME={name!r}: expected opsml-host or spin")
+
+
 def start_host(workdir: Path, env: Optional[Dict[str, str]] = None) -> Server:
-    """OUR registry: opsml-host with spin.toml and the dev runtime-config, state in workdir."""
-    if not HOST_BINARY.exists():
-        raise RuntimeError(f"{HOST_BINARY} is missing: build the workspace first (./scripts/test.sh)")
+    """OUR registry: spin.toml and the dev runtime-config under the runtime of this run, state
+    in workdir."""
+    name, binary = runtime()
     port = free_port()
     state = workdir / "state"
     state.mkdir(parents=True, exist_ok=True)
     cmd = [
-        str(HOST_BINARY), "up", "-f", str(ROOT / "spin.toml"),
+        str(binary), "up", "-f", str(ROOT / "spin.toml"),
         "--listen", f"127.0.0.1:{port}",
         "--state-dir", str(state),
         "--runtime-config-file", str(ROOT / "runtime-config" / "dev.toml"),
     ]
     storage = backend_env(workdir.name.replace("-", "_").lower())
-    return _spawn("opsml-host", cmd, clean_env(**{**storage, **(env or {})}), workdir, port)
+    return _spawn(name, cmd, clean_env(**{**storage, **(env or {})}), workdir, port)
 
 
 def start_reference(workdir: Path) -> Server:
