@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Starts the production backends on loopback for the `postgres-s3` test leg, and exports what
 # the suites read (tests/src/backend.rs):
-#   - PostgreSQL (the machine's initdb/pg_ctl, found by opsml_postgres_bin), a throwaway
-#     cluster with password auth;
+#   - PostgreSQL (the machine's initdb/pg_ctl, found by opsml_postgres_bin; installed with
+#     apt-get when missing and run as root), a throwaway cluster with password auth;
 #   - s3s-fs, an S3-compatible server from crates.io that speaks SigV4 and multipart uploads
 #     and stores objects as plain files (installed once into the tools cache).
 # Source it (`. scripts/services.sh`); `opsml_services_stop` stops both. Needs to run as root
@@ -34,7 +34,12 @@ opsml_services_start() {
   opsml_services_dir="$(mktemp -d /tmp/opsml-services.XXXXXX)"
   chmod 755 "$opsml_services_dir"
   local pg_bin
-  pg_bin="$(opsml_postgres_bin)" || {
+  if ! pg_bin="$(opsml_postgres_bin)" && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "services: installing PostgreSQL's server programs (apt-get install postgresql)" >&2
+    apt-get update >&2 && apt-get install -y postgresql >&2
+    pg_bin="$(opsml_postgres_bin)" || true
+  fi
+  [ -n "$pg_bin" ] || {
     echo "services: PostgreSQL's server programs (initdb, pg_ctl) are not installed;" \
       "on Debian or Ubuntu: apt-get install postgresql" >&2
     return 1
