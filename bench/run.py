@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The benchmark: our host, the opsml 2.2.4 reference server, MLflow and a native baseline, each
-started on loopback, seeded with the same cards through its HTTP API and measured with the same
+"""The benchmark: our registry on opsml-host and on real Spin (when scripts/find-spin finds a
+Spin CLI), the opsml 2.2.4 reference server, MLflow and a native baseline, each started on loopback, seeded with the same cards through its HTTP API and measured with the same
 load generator (bench/src, `opsml-bench`) at the same concurrency. Prints one markdown table and
 writes it (and the raw figures as JSON) to bench/results/.
 
@@ -46,9 +46,10 @@ REF_VENV = Path(os.environ.get("OPSML_PY_VENV", CACHE / "venv"))
 BENCH_VENV = Path(os.environ.get("OPSML_BENCH_VENV", CACHE / "bench-venv"))
 TOOL = BENCH / "target" / "release" / "opsml-bench"
 COMPONENTS = ["create-card", "get-card", "upload", "download", "metrics", "models"]
-SERVERS = ["ours", "reference", "mlflow", "native"]
-LABELS = {"ours": "ours (opsml-host)", "reference": "opsml 2.2.4 reference", "mlflow": "MLflow",
-          "native": "native limit"}
+SERVERS = ["ours", "spin", "reference", "mlflow", "native"]
+LABELS = {"ours": "ours (opsml-host)", "spin": "ours on Spin", "reference": "opsml 2.2.4 reference",
+          "mlflow": "MLflow", "native": "native limit"}
+FIND_SPIN = ROOT / "scripts" / "find-spin"
 T0_US = 1_700_000_000_000_000
 MiB = 1 << 20
 
@@ -74,15 +75,16 @@ def build_tool() -> None:
     run(["cargo", "build", "--release", "--quiet", "--manifest-path", str(BENCH / "Cargo.toml")])
 
 
-def ensure_host(app: Path, binary: Path, build: bool) -> None:
+def ensure_host(app: Path, binary: Path, build: bool, wasm_only: bool = False) -> None:
+    """Builds the components and (unless `wasm_only`, for Spin) opsml-host, when missing."""
     wasm = [app / "target" / "wasm32-wasip2" / "release" / f"{c.replace('-', '_')}.wasm" for c in COMPONENTS]
-    missing = [p for p in [binary, *wasm] if not p.exists()]
+    missing = [p for p in ([] if wasm_only else [binary]) + wasm if not p.exists()]
     if not missing:
         return
     if not build:
         raise BenchError(f"missing {', '.join(map(str, missing))}: build them (see bench/README.md) "
                          "or drop --no-build")
-    if not binary.exists():
+    if not wasm_only and not binary.exists():
         profile = ["--release"] if binary.parent.name == "release" else []
         run(["cargo", "build", *profile], cwd=app)
     run(["rustup", "target", "add", "wasm32-wasip2"], cwd=app, stdout=subprocess.DEVNULL)
@@ -356,14 +358,27 @@ def spawn(name: str, cmd: List[str], env: Dict[str, str], workdir: Path, port: i
 STARTED: List[Server] = []
 
 
-def start_ours(app: Path, binary: Path, workdir: Path) -> Server:
+def start_ours(app: Path, binary: Path, workdir: Path, name: str = "ours") -> Server:
+    """Our registry with the embedded defaults, served by `binary up`: opsml-host, or the Spin
+    CLI (the same flags and files)."""
     port = free_port()
     state = workdir / "state"
     cmd = [str(binary), "up", "-f", str(app / "spin.toml"), "--listen", f"127.0.0.1:{port}",
            "--state-dir", str(state), "--runtime-config-file", str(app / "runtime-config" / "dev.toml")]
-    server = spawn("ours", cmd, clean_env(), workdir, port, "/opsml/healthcheck", timeout=600)
+    server = spawn(name, cmd, clean_env(), workdir, port, "/opsml/healthcheck", timeout=600)
     server.extra["db"] = state / "sqlite_db.db"
     return server
+
+
+def find_spin() -> Optional[Tuple[Path, str]]:
+    """The Spin CLI (scripts/find-spin) and its version, or None when there is none."""
+    found = subprocess.run([str(FIND_SPIN)], capture_output=True, text=True)
+    if found.returncode != 0:
+        log(found.stderr.strip())
+        return None
+    binary = Path(found.stdout.strip())
+    version = subprocess.run([str(binary), "--version"], capture_output=True, text=True).stdout.split()
+    return binary, " ".join(version[:2]) if version else "spin"
 
 
 def start_reference(workdir: Path) -> Server:
@@ -766,15 +781,16 @@ def table(results: Dict[str, Dict[str, Any]], conns: List[int], scale: Seed, big
         mark = " †" if m.get("foreign_cores", 0) > 0.2 else ""
         return fmt(val(server, key, fld)) + (mark if val(server, key, fld) is not None else "")
 
-    out = ["| measurement | unit | ours | reference | ours/ref | MLflow | ours/MLflow | native limit | ours/native |",
-           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    out = ["| measurement | unit | ours | ours on Spin | reference | ours/ref | Spin/ref | MLflow | ours/MLflow "
+           "| native limit | ours/native |",
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for label, unit, key, fld in rows:
-        o, rf, ml, na = (val(s, key, fld) for s in SERVERS)
-        if o is None and rf is None and ml is None and na is None:
+        o, sp, rf, ml, na = (val(s, key, fld) for s in SERVERS)
+        if o is None and sp is None and rf is None and ml is None and na is None:
             continue
         c = {s: cell(s, key, fld) for s in SERVERS}
-        out.append(f"| {label} | {unit} | {c['ours']} | {c['reference']} | {ratio(o, rf)} | {c['mlflow']} | "
-                   f"{ratio(o, ml)} | {c['native']} | {ratio(o, na)} |")
+        out.append(f"| {label} | {unit} | {c['ours']} | {c['spin']} | {c['reference']} | {ratio(o, rf)} | "
+                   f"{ratio(sp, rf)} | {c['mlflow']} | {ratio(o, ml)} | {c['native']} | {ratio(o, na)} |")
     return "\n".join(out)
 
 
@@ -783,7 +799,9 @@ def table(results: Dict[str, Dict[str, Any]], conns: List[int], scale: Seed, big
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smoke", action="store_true", help="tiny run for CI (few cards, 1 MiB file, 1 s per measurement)")
-    p.add_argument("--only", default=",".join(SERVERS), help="servers to run: ours,reference,mlflow,native")
+    p.add_argument("--only", default=None,
+                   help="servers to run: ours,spin,reference,mlflow,native (default: all; spin only when "
+                        "scripts/find-spin finds a Spin CLI)")
     p.add_argument("--host-binary", type=Path, default=None,
                    help="opsml-host to run (default <app-dir>/target/release/opsml-host)")
     p.add_argument("--app-dir", type=Path, default=ROOT,
@@ -815,9 +833,15 @@ def main() -> int:
     seed = Seed([f"bench-model-{i:03d}" for i in range(args.seed_names or (3 if smoke else 20))],
                 [f"1.{j}.0" for j in range(args.seed_versions or (3 if smoke else 10))])
     scale = scale_seed()(args.scale_cards or (200 if smoke else 100_000), args.scale_names or (4 if smoke else 1000))
-    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    only = [s.strip() for s in (args.only or ",".join(SERVERS)).split(",") if s.strip()]
     if unknown := set(only) - set(SERVERS):
         p.error(f"unknown servers {sorted(unknown)}; choose from {SERVERS}")
+    spin = find_spin() if "spin" in only else None
+    if "spin" in only and spin is None:
+        if args.only:
+            p.error("--only asks for spin, but scripts/find-spin found no Spin CLI (above)")
+        log("no Spin CLI: the 'ours on Spin' column is left out")
+        only.remove("spin")
     app = args.app_dir.resolve()
     binary = args.host_binary or app / "target" / "release" / "opsml-host"
     binary = binary if binary.is_absolute() else (app / binary)
@@ -837,6 +861,8 @@ def main() -> int:
             raise BenchError(f"{TOOL} is missing (cargo build --release --manifest-path bench/Cargo.toml)")
         if "ours" in only or "native" in only:
             ensure_host(app, binary, not args.no_build)
+        if "spin" in only:
+            ensure_host(app, binary, not args.no_build, wasm_only=True)
         if "reference" in only:
             ensure_reference_venv()
         if "mlflow" in only:
@@ -847,6 +873,7 @@ def main() -> int:
             "mode": "smoke" if smoke else "full",
             "commit": app_commit(app),
             "host_binary": str(binary.relative_to(app)) if binary.is_relative_to(app) else str(binary),
+            "spin": spin[1] if spin else None,
             "cpu": next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                          if ln.startswith("model name")), platform.processor()),
             "cores": os.cpu_count(),
@@ -876,6 +903,18 @@ def main() -> int:
             else:
                 results.pop("ours")
             ours.stop()
+
+        # -- the same components on real Spin, what production runs ---------------------------
+        if spin:
+            on_spin = start_ours(app, spin[0], workdir / "spin", name="spin")
+            res = results["spin"]
+            res["startup"] = {"seconds": on_spin.extra["startup_s"]}
+            seed_opsml(r, on_spin, seed.cards(), 1, "small")
+            res["idle"] = {"rss_mib": rss_mib(on_spin.proc.pid)}
+            opsml_reads(r, on_spin, seed, res)
+            opsml_creates(r, on_spin, res)
+            opsml_files(r, on_spin, big, res)
+            on_spin.stop()
 
         if "native" in only:
             res = results["native"]
@@ -942,13 +981,15 @@ def render(info: Dict[str, Any], results: Dict[str, Dict[str, Any]], args: argpa
     lines = [f"## opsml-on-spin benchmark ({info.get('mode', '?')}, {info.get('date', '?')})", ""]
     lines.append(f"Machine: {info.get('cpu', '?')}, {info.get('cores', '?')} cores, {info.get('mem_gib', '?')} GiB; "
                  f"commit {info.get('commit', '?')}; host `{info.get('host_binary', '?')}`; "
+                 f"{info.get('spin') or 'no Spin CLI'}; "
                  f"{info.get('mlflow', 'MLflow')} ({args.mlflow_workers} uvicorn workers); opsml 2.2.4 (gunicorn, 2 uvicorn workers). "
                  f"Load: `opsml-bench load`, keep-alive HTTP/1.1, {args.duration:g} s per figure after "
                  f"{args.warmup:g} s warm-up, on the same cores as the servers. Seed: {info.get('seed', '?')}.")
     lines.append("")
     lines.append(table(results, args.connections, scale, file_size))
     lines.append("")
-    lines.append("Ratios are ours ÷ theirs: above 1 is better for req/s, ops/s, MB/s; below 1 is better for "
+    lines.append("Ratios are ours ÷ theirs (\"ours\": opsml-host; \"Spin/ref\": the same components on Spin ÷ the "
+                 "reference): above 1 is better for req/s, ops/s, MB/s; below 1 is better for "
                  "ms and MiB. \"card get by uid\" is `cards/list` with a `uid` (how the opsml client loads a card) "
                  "and MLflow's `model-versions/get`; \"list by name\" is `cards/list` with a `name` and MLflow's "
                  "`model-versions/search` on the name. A create is `cards/version` + `cards/create` "
