@@ -622,6 +622,15 @@ def opsml_files(r: Runner, server: Server, big: Path, res: Dict[str, Any]) -> No
                                  ["download", "--url", url, "--expect-bytes", str(big.stat().st_size)])
 
 
+def opsml_all(r: Runner, server: Server, seed: Seed, big: Path, res: Dict[str, Any]) -> None:
+    """Seeds an opsml server, then measures its idle RSS, reads, creates and file transfers."""
+    seed_opsml(r, server, seed.cards(), 1, "small")
+    res["idle"] = {"rss_mib": rss_mib(server.proc.pid)}
+    opsml_reads(r, server, seed, res)
+    opsml_creates(r, server, res)
+    opsml_files(r, server, big, res)
+
+
 def seed_mlflow(r: Runner, server: Server, seed: Seed) -> None:
     # MLflow registers a model version from a run's artifacts (log_model, then register): one run
     # holds every version's source folder.
@@ -907,13 +916,8 @@ def main() -> int:
         # -- the same components on real Spin, what production runs ---------------------------
         if spin:
             on_spin = start_ours(app, spin[0], workdir / "spin", name="spin")
-            res = results["spin"]
-            res["startup"] = {"seconds": on_spin.extra["startup_s"]}
-            seed_opsml(r, on_spin, seed.cards(), 1, "small")
-            res["idle"] = {"rss_mib": rss_mib(on_spin.proc.pid)}
-            opsml_reads(r, on_spin, seed, res)
-            opsml_creates(r, on_spin, res)
-            opsml_files(r, on_spin, big, res)
+            results["spin"]["startup"] = {"seconds": on_spin.extra["startup_s"]}
+            opsml_all(r, on_spin, seed, big, results["spin"])
             on_spin.stop()
 
         if "native" in only:
@@ -931,12 +935,7 @@ def main() -> int:
 
         if "reference" in only:
             ref = start_reference(workdir / "reference")
-            res = results["reference"]
-            seed_opsml(r, ref, seed.cards(), 1, "small")
-            res["idle"] = {"rss_mib": rss_mib(ref.proc.pid)}
-            opsml_reads(r, ref, seed, res)
-            opsml_creates(r, ref, res)
-            opsml_files(r, ref, big, res)
+            opsml_all(r, ref, seed, big, results["reference"])
             ref.stop()
 
         if "mlflow" in only:
