@@ -2,6 +2,7 @@
 //! exists, and the row is written only after every chunk of its blob is stored.
 
 use crate::blobs::{BlobSink, BlobStore, DigestAlgorithm, StoredBlob};
+use crate::sql::upsert;
 use crate::{Result, Row, Sql, SqlValue, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +18,15 @@ pub struct FileRecord {
     pub created: i64,
 }
 
-const COLUMNS: &str = "path, size, digest, digest_algorithm, blob_id, chunk_size, created";
+const COLUMNS: [&str; 7] = [
+    "path",
+    "size",
+    "digest",
+    "digest_algorithm",
+    "blob_id",
+    "chunk_size",
+    "created",
+];
 
 fn from_row(row: &Row) -> Result<FileRecord> {
     let algorithm = row.text(3)?;
@@ -83,12 +92,7 @@ pub fn collect_stale(db: &dyn Sql, blobs: &dyn BlobStore, before: i64) {
 pub fn commit(db: &dyn Sql, path: &str, blob: &StoredBlob, now: i64) -> Result<Option<FileRecord>> {
     let previous = get(db, path)?;
     db.execute(
-        &format!(
-            "INSERT INTO opsml_files ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (path) DO UPDATE SET size = excluded.size, digest = excluded.digest,
-               digest_algorithm = excluded.digest_algorithm, blob_id = excluded.blob_id,
-               chunk_size = excluded.chunk_size, created = excluded.created"
-        ),
+        &upsert(db.dialect(), "opsml_files", &COLUMNS, "path"),
         &[
             path.into(),
             (blob.size as i64).into(),
@@ -222,7 +226,10 @@ pub fn forget_multipart(db: &dyn Sql, blob_id: &str) -> Result<()> {
 
 pub fn get(db: &dyn Sql, path: &str) -> Result<Option<FileRecord>> {
     db.execute(
-        &format!("SELECT {COLUMNS} FROM opsml_files WHERE path = ?"),
+        &format!(
+            "SELECT {} FROM opsml_files WHERE path = ?",
+            COLUMNS.join(", ")
+        ),
         &[path.into()],
     )?
     .first()
@@ -236,8 +243,9 @@ pub fn list(db: &dyn Sql, prefix: &str) -> Result<Vec<FileRecord>> {
     // `folder/` ≤ path < `folder0` selects the folder's contents ('0' follows '/').
     db.execute(
         &format!(
-            "SELECT {COLUMNS} FROM opsml_files
-             WHERE path = ? OR (path >= ? AND path < ?) ORDER BY path"
+            "SELECT {} FROM opsml_files
+             WHERE path = ? OR (path >= ? AND path < ?) ORDER BY path",
+            COLUMNS.join(", ")
         ),
         &[
             folder.into(),

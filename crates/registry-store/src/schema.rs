@@ -1,8 +1,10 @@
 //! The schema, applied on first use by whichever request comes first. Every statement is
 //! idempotent (`IF NOT EXISTS`). On PostgreSQL the migration runs in one transaction under an
-//! advisory lock, because concurrent `CREATE TABLE IF NOT EXISTS` can fail there.
+//! advisory lock, because concurrent `CREATE TABLE IF NOT EXISTS` can fail there; on MySQL
+//! under a named lock (`GET_LOCK`), since its DDL cannot be in a transaction.
 
-use crate::{Dialect, Result, Row, Sql, SqlValue};
+use crate::sql::insert_ignoring_duplicate;
+use crate::{Dialect, Result, Row, Sql, SqlValue, StoreError};
 use std::cell::Cell;
 
 /// Migrations in order; a deployed entry never changes, new ones are appended.
@@ -59,17 +61,83 @@ pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
 /// Any number, as long as it is the same everywhere: the key of the migration's advisory lock.
 const MIGRATION_LOCK: i64 = 0x006f_7073_6d6c;
+/// The name of MySQL's migration lock, and how long to wait for it.
+const MYSQL_MIGRATION_LOCK: &str = "opsml_schema_migration";
+const MYSQL_LOCK_WAIT_SECONDS: i64 = 60;
 
-/// A statement as `dialect` needs it. PostgreSQL gets 64-bit integers (versions and sizes
-/// exceed 32 bits) and byte-order text comparison (`COLLATE "C"`), which the SemVer
-/// precedence key and the folder range queries rely on, as SQLite's default does.
+/// MySQL cannot index `TEXT`, so a text column that is part of a key becomes `VARBINARY` of
+/// at most this many bytes (names and repositories are at most 53 characters, paths at most
+/// `MAX_KEY_LEN` = 1024 bytes; the whole unique card key stays under InnoDB's 3072-byte limit),
+/// and any other text column `LONGBLOB`. Binary types compare and sort by bytes, as SQLite's
+/// default and PostgreSQL's `COLLATE "C"` do, where MySQL's text collations pad trailing
+/// spaces or fold case.
+const MYSQL_KEY_COLUMN_BYTES: &[(&str, u32)] = &[
+    ("uid", 255),
+    ("registry", 64),
+    ("repository", 255),
+    ("name", 255),
+    ("version", 255),
+    ("path", 1024),
+    ("blob_id", 255),
+    ("run_uid", 255),
+];
+
+/// A statement as `dialect` needs it. PostgreSQL and MySQL get 64-bit integers (versions and
+/// sizes exceed 32 bits) and byte-order text comparison (PostgreSQL's `COLLATE "C"`, MySQL's
+/// binary types), which the SemVer precedence key and the folder range queries rely on, as
+/// SQLite's default does.
 fn adapt(statement: &str, dialect: Dialect) -> String {
     match dialect {
         Dialect::Sqlite => statement.to_string(),
         Dialect::Postgres => statement
             .replace(" INTEGER", " BIGINT")
             .replace(" TEXT", " TEXT COLLATE \"C\""),
+        Dialect::Mysql => mysql_text_types(&statement.replace(" INTEGER", " BIGINT")),
     }
+}
+
+/// Each `column TEXT` line of a `CREATE TABLE` with the MySQL type of [`MYSQL_KEY_COLUMN_BYTES`].
+fn mysql_text_types(statement: &str) -> String {
+    statement
+        .lines()
+        .map(|line| match line.trim_start().split_once(" TEXT") {
+            Some((column, _)) if !column.contains(' ') => {
+                let ty = match MYSQL_KEY_COLUMN_BYTES.iter().find(|(c, _)| *c == column) {
+                    Some((_, bytes)) => format!(" VARBINARY({bytes})"),
+                    None => " LONGBLOB".to_string(),
+                };
+                line.replacen(" TEXT", &ty, 1)
+            }
+            _ => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `CREATE INDEX IF NOT EXISTS name ON table (…)`: its index and table names.
+fn index_of(statement: &str) -> Option<(&str, &str)> {
+    let rest = statement.strip_prefix("CREATE INDEX IF NOT EXISTS ")?;
+    let (index, rest) = rest.split_once(" ON ")?;
+    let table = rest.split_whitespace().next()?;
+    Some((index.trim(), table))
+}
+
+/// Runs one migration statement. MySQL has no `CREATE INDEX IF NOT EXISTS` (MariaDB has), so
+/// there an index is created only when the catalog does not list it yet.
+fn run_migration_statement(db: &dyn Sql, statement: &str, dialect: Dialect) -> Result<()> {
+    if let (Dialect::Mysql, Some((index, table))) = (dialect, index_of(statement)) {
+        let exists = db.execute(
+            "SELECT COUNT(*) FROM information_schema.statistics
+             WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?",
+            &[table.into(), index.into()],
+        )?;
+        if exists.first().map(|r| r.int(0)).transpose()?.unwrap_or(0) > 0 {
+            return Ok(());
+        }
+        let statement = statement.replacen(" IF NOT EXISTS", "", 1);
+        return db.execute(&adapt(&statement, dialect), &[]).map(drop);
+    }
+    db.execute(&adapt(statement, dialect), &[]).map(drop)
 }
 
 fn applied_version(db: &dyn Sql) -> Result<i64> {
@@ -89,6 +157,21 @@ pub fn migrate(db: &dyn Sql) -> Result<()> {
         return Ok(());
     }
     let dialect = db.dialect();
+    if dialect == Dialect::Mysql {
+        let locked = db.execute(
+            "SELECT GET_LOCK(?, ?)",
+            &[MYSQL_MIGRATION_LOCK.into(), MYSQL_LOCK_WAIT_SECONDS.into()],
+        )?;
+        if locked.first().map(|r| r.int(0)).transpose()? != Some(1) {
+            return Err(StoreError::Backend(format!(
+                "another instance held the schema migration lock for over \
+                 {MYSQL_LOCK_WAIT_SECONDS} s"
+            )));
+        }
+        let applied = apply(db, dialect);
+        let _ = db.execute("SELECT RELEASE_LOCK(?)", &[MYSQL_MIGRATION_LOCK.into()]);
+        return applied;
+    }
     if dialect == Dialect::Postgres {
         db.execute("BEGIN", &[])?;
         let applied = db
@@ -123,11 +206,11 @@ fn apply(db: &dyn Sql, dialect: Dialect) -> Result<()> {
             continue;
         }
         for statement in *statements {
-            db.execute(&adapt(statement, dialect), &[])?;
+            run_migration_statement(db, statement, dialect)?;
         }
         // Another instance may have recorded it first; either way it is applied.
         db.execute(
-            "INSERT INTO opsml_schema_migrations (version) VALUES (?) ON CONFLICT DO NOTHING",
+            &insert_ignoring_duplicate(dialect, "opsml_schema_migrations", "version"),
             &[version.into()],
         )?;
     }
@@ -252,6 +335,70 @@ mod tests {
             )
             .unwrap();
         }
+    }
+
+    #[test]
+    fn mysql_keys_are_bounded_binary_and_other_text_is_longblob() {
+        let table = "CREATE TABLE IF NOT EXISTS t (
+        uid TEXT PRIMARY KEY,
+        n INTEGER NOT NULL,
+        card TEXT NOT NULL
+    )";
+        assert_eq!(
+            adapt(table, Dialect::Mysql),
+            "CREATE TABLE IF NOT EXISTS t (
+        uid VARBINARY(255) PRIMARY KEY,
+        n BIGINT NOT NULL,
+        card LONGBLOB NOT NULL
+    )"
+        );
+        assert_eq!(
+            index_of("CREATE INDEX IF NOT EXISTS by_name ON opsml_cards (registry, name)"),
+            Some(("by_name", "opsml_cards"))
+        );
+    }
+
+    /// Every column a MySQL key names must be one MySQL can index: bounded binary.
+    #[test]
+    fn every_mysql_key_column_has_a_length() {
+        let mut keys: Vec<String> = Vec::new();
+        for statement in MIGRATIONS.iter().flat_map(|m| m.iter()) {
+            for line in statement.lines() {
+                let line = line.trim();
+                if line.contains("PRIMARY KEY") {
+                    keys.push(line.split(' ').next().unwrap().to_string());
+                }
+            }
+            for (start, _) in statement.match_indices("UNIQUE (") {
+                let list = &statement[start + 8..];
+                let list = &list[..list.find(')').unwrap()];
+                keys.extend(list.split(',').map(|c| c.trim().to_string()));
+            }
+            if index_of(statement).is_some() {
+                let list =
+                    &statement[statement.find('(').unwrap() + 1..statement.find(')').unwrap()];
+                keys.extend(list.split(',').map(|c| c.trim().to_string()));
+            }
+        }
+        assert!(keys.len() >= 10, "{keys:?}");
+        let adapted: Vec<String> = MIGRATIONS
+            .iter()
+            .flat_map(|m| m.iter())
+            .map(|s| adapt(s, Dialect::Mysql))
+            .collect();
+        for key in keys {
+            let declared = adapted
+                .iter()
+                .flat_map(|s| s.lines())
+                .map(str::trim)
+                .find(|line| line.starts_with(&format!("{key} ")))
+                .unwrap_or_else(|| panic!("column {key} is not declared"));
+            assert!(
+                declared.contains("VARBINARY(") || declared.contains("BIGINT"),
+                "{declared}"
+            );
+        }
+        assert!(adapted.iter().all(|s| !s.contains(" TEXT")), "{adapted:?}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The SQL seam: one `execute` with positional `?` parameters, as Spin's sqlite interface has.
-//! Statements are written once, in the SQL that SQLite and PostgreSQL share; a PostgreSQL
-//! backend numbers the placeholders ([`numbered_placeholders`]) and the schema adapts its
-//! column types ([`crate::schema`]).
+//! Statements are written once, in the SQL that SQLite, PostgreSQL and MySQL share; a
+//! PostgreSQL backend numbers the placeholders ([`numbered_placeholders`]), the schema adapts
+//! its column types ([`crate::schema`]), and the one statement whose syntax differs, an insert
+//! that replaces, is built by [`upsert`].
 
 use crate::{Result, StoreError};
 
@@ -62,11 +63,35 @@ impl Row {
     }
 }
 
-/// The database behind a [`Sql`]: only the schema and the migration lock differ.
+/// The database behind a [`Sql`]: only the schema, the migration lock and [`upsert`] differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Sqlite,
     Postgres,
+    /// MySQL 8 or MariaDB 10.5+.
+    Mysql,
+}
+
+/// `INSERT INTO table (columns) VALUES (?, …)`, replacing the other columns of the row whose
+/// unique `key` column is taken, in one statement.
+pub fn upsert(dialect: Dialect, table: &str, columns: &[&str], key: &str) -> String {
+    let placeholders = vec!["?"; columns.len()].join(", ");
+    let others = columns.iter().filter(|c| **c != key);
+    let set: Vec<String> = match dialect {
+        Dialect::Sqlite | Dialect::Postgres => {
+            others.map(|c| format!("{c} = excluded.{c}")).collect()
+        }
+        Dialect::Mysql => others.map(|c| format!("{c} = VALUES({c})")).collect(),
+    };
+    let on_conflict = match dialect {
+        Dialect::Sqlite | Dialect::Postgres => format!("ON CONFLICT ({key}) DO UPDATE SET"),
+        Dialect::Mysql => "ON DUPLICATE KEY UPDATE".to_string(),
+    };
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({placeholders}) {on_conflict} {}",
+        columns.join(", "),
+        set.join(", ")
+    )
 }
 
 pub trait Sql {
@@ -110,9 +135,53 @@ pub fn numbered_placeholders(statement: &str) -> String {
     out
 }
 
+/// `INSERT INTO table (column) VALUES (?)` that does nothing when the value is taken (and,
+/// unlike MySQL's `INSERT IGNORE`, still fails on any other error).
+pub fn insert_ignoring_duplicate(dialect: Dialect, table: &str, column: &str) -> String {
+    match dialect {
+        Dialect::Sqlite | Dialect::Postgres => {
+            format!("INSERT INTO {table} ({column}) VALUES (?) ON CONFLICT DO NOTHING")
+        }
+        Dialect::Mysql => format!(
+            "INSERT INTO {table} ({column}) VALUES (?) ON DUPLICATE KEY UPDATE {column} = {column}"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ignoring_inserts_in_each_dialect() {
+        assert_eq!(
+            insert_ignoring_duplicate(Dialect::Sqlite, "t", "v"),
+            "INSERT INTO t (v) VALUES (?) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(
+            insert_ignoring_duplicate(Dialect::Mysql, "t", "v"),
+            "INSERT INTO t (v) VALUES (?) ON DUPLICATE KEY UPDATE v = v"
+        );
+    }
+
+    #[test]
+    fn upserts_in_each_dialect() {
+        let columns = ["path", "size", "digest"];
+        assert_eq!(
+            upsert(Dialect::Sqlite, "files", &columns, "path"),
+            "INSERT INTO files (path, size, digest) VALUES (?, ?, ?) \
+             ON CONFLICT (path) DO UPDATE SET size = excluded.size, digest = excluded.digest"
+        );
+        assert_eq!(
+            upsert(Dialect::Postgres, "files", &columns, "path"),
+            upsert(Dialect::Sqlite, "files", &columns, "path")
+        );
+        assert_eq!(
+            upsert(Dialect::Mysql, "files", &columns, "path"),
+            "INSERT INTO files (path, size, digest) VALUES (?, ?, ?) \
+             ON DUPLICATE KEY UPDATE size = VALUES(size), digest = VALUES(digest)"
+        );
+    }
 
     #[test]
     fn placeholders_are_numbered_outside_quotes() {
