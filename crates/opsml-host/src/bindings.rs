@@ -10,6 +10,7 @@ wasmtime::component::bindgen!({
             import fermyon:spin/sqlite@2.0.0;
             import fermyon:spin/key-value@2.0.0;
             import fermyon:spin/variables@2.0.0;
+            import fermyon:spin/mysql@2.0.0;
             import spin:postgres/postgres@4.0.0;
         }
     ",
@@ -19,8 +20,9 @@ wasmtime::component::bindgen!({
         "fermyon:spin/sqlite.connection": crate::sqlite::Connection,
         "fermyon:spin/key-value.store": crate::key_value::Store,
         "spin:postgres/postgres.connection": crate::postgres::Connection,
+        "fermyon:spin/mysql.connection": crate::mysql::Connection,
     },
 });
 
-pub use fermyon::spin::{key_value, sqlite, variables};
+pub use fermyon::spin::{key_value, mysql, rdbms_types, sqlite, variables};
 pub use spin::postgres::postgres;

@@ -4,6 +4,7 @@
 mod bindings;
 mod key_value;
 mod manifest;
+mod mysql;
 mod outbound;
 mod postgres;
 mod routes;

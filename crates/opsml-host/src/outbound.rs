@@ -25,6 +25,7 @@ fn default_port(scheme: &str) -> Option<u16> {
         "http" => Some(80),
         "https" => Some(443),
         "postgres" => Some(5432),
+        "mysql" => Some(3306),
         _ => None,
     }
 }
@@ -49,7 +50,7 @@ impl AllowedHost {
         }
         let scheme = match scheme {
             "*" => None,
-            "http" | "https" | "postgres" => Some(scheme.to_string()),
+            "http" | "https" | "postgres" | "mysql" => Some(scheme.to_string()),
             other => bail!("{entry:?}: unsupported scheme {other:?}"),
         };
         let (host, port) = match rest.rsplit_once(':') {

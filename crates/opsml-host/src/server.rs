@@ -4,6 +4,7 @@
 use crate::bindings;
 use crate::key_value::KeyValueFile;
 use crate::manifest::{ComponentDecl, LoadedManifest};
+use crate::mysql::MysqlPools;
 use crate::outbound::{AllowedHost, OutboundPolicy};
 use crate::postgres::PostgresPools;
 use crate::routes::{RoutePattern, Router};
@@ -46,6 +47,7 @@ const MAX_MEMORY_BYTES: usize = 4 << 30;
 pub struct App {
     pub sqlite_databases: HashMap<String, Arc<SqliteDatabase>>,
     pub postgres: Arc<PostgresPools>,
+    pub mysql: MysqlPools,
     pub key_value_stores: HashMap<String, Arc<KeyValueFile>>,
     pub variables: Resolver,
     router: Router,
@@ -299,6 +301,7 @@ impl App {
         Ok(Arc::new(Self {
             sqlite_databases,
             postgres: Arc::default(),
+            mysql: MysqlPools::default(),
             key_value_stores,
             variables,
             router,
