@@ -242,24 +242,30 @@ fn worlds_match_the_capabilities_in_spin_toml() {
         let world = worlds
             .get(component)
             .unwrap_or_else(|| panic!("wit/registry.wit has no world `{component}`"));
-        // `allowed_outbound_hosts` grants PostgreSQL through `postgres://` entries and HTTP
-        // through the others.
+        // `allowed_outbound_hosts` grants PostgreSQL through `postgres://` entries, MySQL
+        // through `mysql://` ones and HTTP through the others.
         let outbound: Vec<&str> = decl
             .get("allowed_outbound_hosts")
             .and_then(toml::Value::as_array)
             .map(|a| a.iter().filter_map(toml::Value::as_str).collect())
             .unwrap_or_default();
         let postgres_hosts = outbound.iter().any(|h| h.starts_with("postgres://"));
-        let http_hosts = outbound.iter().any(|h| !h.starts_with("postgres://"));
+        let mysql_hosts = outbound.iter().any(|h| h.starts_with("mysql://"));
+        let http_hosts = outbound
+            .iter()
+            .any(|h| !h.starts_with("postgres://") && !h.starts_with("mysql://"));
         for (capability, interface) in [
             ("sqlite_databases", "fermyon:spin/sqlite@2.0.0"),
             ("key_value_stores", "fermyon:spin/key-value@2.0.0"),
             ("variables", "fermyon:spin/variables@2.0.0"),
             ("postgres hosts", "spin:postgres/postgres@4.0.0"),
+            ("mysql hosts", "fermyon:spin/mysql@2.0.0"),
+            ("mysql hosts", "fermyon:spin/rdbms-types@2.0.0"),
             ("http hosts", "wasi:http/outgoing-handler@0.2.0"),
         ] {
             let granted = match capability {
                 "postgres hosts" => postgres_hosts,
+                "mysql hosts" => mysql_hosts,
                 "http hosts" => http_hosts,
                 _ => non_empty(decl, capability),
             };
@@ -280,6 +286,8 @@ fn worlds_match_the_capabilities_in_spin_toml() {
                 "fermyon:spin/key-value",
                 "fermyon:spin/variables",
                 "spin:postgres/postgres",
+                "fermyon:spin/mysql",
+                "fermyon:spin/rdbms-types",
             ];
             if (base.starts_with("fermyon:") || base.starts_with("spin:"))
                 && !known_spin.contains(&base)

@@ -3,6 +3,7 @@
 //! (JSON in, JSON out, `{"detail": ...}` errors) that makes a component a thin adapter.
 
 pub mod http;
+pub mod mysql;
 pub mod s3;
 pub mod settings;
 pub mod storage;

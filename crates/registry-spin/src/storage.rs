@@ -1,7 +1,9 @@
-//! `registry_store`'s traits over Spin's `sqlite`, `postgres` and `key-value` interfaces, and
-//! the choice between them: PostgreSQL when `database_url` is set (else the `default` SQLite
-//! database), an S3 bucket when `storage_uri` is set (else the `default` key-value store).
+//! `registry_store`'s traits over Spin's `sqlite`, `postgres` and `key-value` interfaces (MySQL
+//! in [`crate::mysql`]), and the choice between them: PostgreSQL or MySQL when `database_url`
+//! is a `postgres://` or `mysql://` URL (else the `default` SQLite database), an S3 bucket when
+//! `storage_uri` is set (else the `default` key-value store).
 
+use crate::mysql::SpinMysql;
 use crate::s3::S3Store;
 use crate::settings::variable;
 use crate::ApiError;
@@ -15,10 +17,23 @@ use spin_sdk::{key_value, pg4, sqlite};
 /// needs it (see [`Migrating`]).
 pub fn open_database() -> Result<Box<dyn Sql>, ApiError> {
     let url = variable("database_url");
-    Ok(if url.trim().is_empty() {
-        Box::new(Migrating::new(SpinSqlite::open_default()?))
-    } else {
-        Box::new(Migrating::new(SpinPostgres::open(url.trim())?))
+    let url = url.trim();
+    if url.is_empty() {
+        return Ok(Box::new(Migrating::new(SpinSqlite::open_default()?)));
+    }
+    Ok(match url.split_once("://").map(|(scheme, _)| scheme) {
+        Some("postgres" | "postgresql") => Box::new(Migrating::new(SpinPostgres::open(url)?)),
+        Some("mysql") => Box::new(Migrating::new(SpinMysql::open(url)?)),
+        _ => {
+            return Err(ApiError::new(
+                500,
+                format!(
+                    "server misconfigured: OPSML_DATABASE_URL: expected postgres://… or \
+                     mysql://…, got {}",
+                    redact_password(url)
+                ),
+            ))
+        }
     })
 }
 
@@ -33,7 +48,7 @@ pub fn open_blobs() -> Result<Box<dyn BlobStore>, ApiError> {
 /// `postgres://user:***@host:port/db`: an address fit for error messages.
 pub fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return "<not a postgres:// URL>".to_string();
+        return "<not a URL>".to_string();
     };
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     match authority.rsplit_once('@') {
@@ -64,13 +79,23 @@ impl SpinPostgres {
     }
 }
 
+/// What to say after Spin's (and opsml-host's) refusal of a database address outside the
+/// component's `allowed_outbound_hosts`.
+pub(crate) fn outside_allowed_hosts(scheme: &str) -> String {
+    format!(
+        "the components may connect only to OPSML_DATABASE_HOST (their allowed_outbound_hosts \
+         entry {scheme}://{{{{ database_host }}}})"
+    )
+}
+
 fn pg_error_text(e: &pg4::PgError) -> String {
     match e {
-        // Spin's (and opsml-host's) refusal of an address outside allowed_outbound_hosts.
-        pg4::PgError::ConnectionFailed(m) if m.ends_with("is not permitted") => format!(
-            "connection failed: {m}: the components may connect only to OPSML_DATABASE_HOST \
-             (their allowed_outbound_hosts entry postgres://{{{{ database_host }}}})"
-        ),
+        pg4::PgError::ConnectionFailed(m) if m.ends_with("is not permitted") => {
+            format!(
+                "connection failed: {m}: {}",
+                outside_allowed_hosts("postgres")
+            )
+        }
         pg4::PgError::ConnectionFailed(m) => format!("connection failed: {m}"),
         pg4::PgError::BadParameter(m) => format!("bad parameter: {m}"),
         pg4::PgError::QueryFailed(pg4::QueryError::DbError(db)) => db.as_text.clone(),
@@ -112,7 +137,7 @@ fn from_pg(value: &pg4::DbValue) -> Result<SqlValue, StoreError> {
 }
 
 /// Whether a statement answers with rows (`query`) or a count (`execute`).
-fn returns_rows(statement: &str) -> bool {
+pub(crate) fn returns_rows(statement: &str) -> bool {
     let first = statement
         .split_whitespace()
         .next()
@@ -264,10 +289,7 @@ mod tests {
             "postgres://a:***@db/x"
         );
         assert_eq!(redact_password("postgres://db/x"), "postgres://db/x");
-        assert_eq!(
-            redact_password("db=x password=y"),
-            "<not a postgres:// URL>"
-        );
+        assert_eq!(redact_password("db=x password=y"), "<not a URL>");
     }
 
     #[test]
