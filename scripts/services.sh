@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Starts the production backends on loopback for the `postgres-s3` test leg, and exports what
+# Starts the production backends on loopback for the shared-backend test legs, and exports what
 # the suites read (tests/src/backend.rs):
-#   - PostgreSQL (the machine's initdb/pg_ctl, found by opsml_postgres_bin; installed with
-#     apt-get when missing and run as root), a throwaway cluster with password auth;
+#   - PostgreSQL (the machine's initdb/pg_ctl, found by opsml_postgres_bin), a throwaway
+#     cluster with password auth, for `postgres-s3`;
+#   - MariaDB (the machine's mariadb-install-db/mariadbd), a throwaway server with a password
+#     user, for `mysql-s3`;
 #   - s3s-fs, an S3-compatible server from crates.io that speaks SigV4 and multipart uploads
-#     and stores objects as plain files (installed once into the tools cache).
-# Source it (`. scripts/services.sh`); `opsml_services_stop` stops both. Needs to run as root
-# or as a user allowed to run PostgreSQL (initdb refuses root: as root, the server runs as the
-# `postgres` user).
+#     and stores objects as plain files (installed once into the tools cache), for both.
+# A database server missing from the machine is installed with apt-get when running as root.
+# Source it (`. scripts/services.sh`); `opsml_services_stop` stops them all. As root, the
+# database servers run as their own users (initdb refuses root).
 
 opsml_tools="${OPSML_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/opsml-on-spin/tools}"
+opsml_services_password=opsml-test-password
 
 opsml_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -24,63 +27,121 @@ opsml_postgres_bin() {
   dirname "$(readlink -f "$initdb")"
 }
 
-opsml_services_start() {
-  local s3s="$opsml_tools/bin/s3s-fs"
+# Succeeds when `check` (a command) does, installing the Debian package first if needed and
+# possible (root, apt-get).
+opsml_ensure_package() {
+  local package="$1"; shift
+  "$@" >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "services: installing $package (apt-get install $package)" >&2
+    { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "$package"; } >&2 || return 1
+    "$@" >/dev/null 2>&1 && return 0
+  fi
+  echo "services: $package is not installed; on Debian or Ubuntu: apt-get install $package" >&2
+  return 1
+}
+
+opsml_start_postgres() {
+  opsml_ensure_package postgresql opsml_postgres_bin || return 1
+  local pg_bin run_as=() port dir="$opsml_services_dir/pg"
+  pg_bin="$(opsml_postgres_bin)"
+  if [ "$(id -u)" = 0 ]; then run_as=(runuser -u postgres --); fi
+  port="$(opsml_free_port)"
+  mkdir -p "$dir"
+  echo "$opsml_services_password" > "$dir/password"
+  if [ "${#run_as[@]}" -gt 0 ]; then chown -R postgres "$dir"; fi
+  "${run_as[@]}" "$pg_bin/initdb" -D "$dir/data" -U opsml \
+    --pwfile="$dir/password" --auth=scram-sha-256 -E UTF8 >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; return 1; }
+  "${run_as[@]}" "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" \
+    -w start >/dev/null || { cat "$dir/server.log" >&2; return 1; }
+  OPSML_SERVICES_PG=("${run_as[@]}" "$pg_bin/pg_ctl" -D "$dir/data")
+  export OPSML_TEST_POSTGRES_URL="postgres://opsml:$opsml_services_password@127.0.0.1:$port"
+  echo "services: PostgreSQL on 127.0.0.1:$port" >&2
+}
+
+# MariaDB's server programs (mariadbd lives in /usr/sbin, which a user's PATH may lack).
+opsml_mariadb_found() {
+  PATH="$PATH:/usr/sbin" command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null
+}
+
+opsml_start_mariadb() {
+  opsml_ensure_package mariadb-server opsml_mariadb_found || return 1
+  local as_user=() port dir="$opsml_services_dir/mysql"
+  if [ "$(id -u)" = 0 ]; then as_user=(--user=mysql); fi
+  port="$(opsml_free_port)"
+  mkdir -p "$dir"
+  if [ "${#as_user[@]}" -gt 0 ]; then chown -R mysql "$dir"; fi
+  mariadb-install-db --no-defaults "${as_user[@]}" --datadir="$dir/data" \
+    --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 \
+    || { cat "$dir/install.log" >&2; return 1; }
+  # Durability off (a throwaway server), names not resolved, enough connections for the
+  # racing tests.
+  PATH="$PATH:/usr/sbin" mariadbd --no-defaults "${as_user[@]}" --datadir="$dir/data" \
+    --port="$port" --bind-address=127.0.0.1 --socket="$dir/mysqld.sock" --pid-file="$dir/mysqld.pid" \
+    --skip-name-resolve --max-connections=300 --innodb-flush-log-at-trx-commit=0 \
+    --skip-log-bin --innodb-doublewrite=0 >"$dir/server.log" 2>&1 &
+  echo $! > "$dir/server.pid"
+  local ready=""
+  for _ in $(seq 100); do
+    if mariadb --no-defaults --socket="$dir/mysqld.sock" -u root -e 'SELECT 1' >/dev/null 2>&1; then
+      ready=1
+      break
+    fi
+    sleep 0.1
+  done
+  [ -n "$ready" ] || { echo "services: MariaDB did not start:" >&2; cat "$dir/server.log" >&2; return 1; }
+  mariadb --no-defaults --socket="$dir/mysqld.sock" -u root -e "
+    CREATE USER 'opsml'@'%' IDENTIFIED BY '$opsml_services_password';
+    GRANT ALL PRIVILEGES ON *.* TO 'opsml'@'%';" \
+    || return 1
+  export OPSML_TEST_MYSQL_URL="mysql://opsml:$opsml_services_password@127.0.0.1:$port"
+  echo "services: MariaDB $(mariadb --version | grep -o '[0-9][0-9.]*-MariaDB' | head -n 1) on 127.0.0.1:$port" >&2
+}
+
+opsml_start_s3() {
+  local s3s="$opsml_tools/bin/s3s-fs" port
   if [ ! -x "$s3s" ]; then
     echo "services: installing s3s-fs 0.14.1 into $opsml_tools (once)" >&2
     # 0.14.1 is the newest release that builds with Rust 1.95.
-    cargo install s3s-fs@0.14.1 --locked --features binary --root "$opsml_tools" >&2
+    cargo install s3s-fs@0.14.1 --locked --features binary --root "$opsml_tools" >&2 || return 1
   fi
-  opsml_services_dir="$(mktemp -d /tmp/opsml-services.XXXXXX)"
-  chmod 755 "$opsml_services_dir"
-  local pg_bin
-  if ! pg_bin="$(opsml_postgres_bin)" && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "services: installing PostgreSQL's server programs (apt-get install postgresql)" >&2
-    apt-get update >&2 && apt-get install -y postgresql >&2
-    pg_bin="$(opsml_postgres_bin)" || true
-  fi
-  [ -n "$pg_bin" ] || {
-    echo "services: PostgreSQL's server programs (initdb, pg_ctl) are not installed;" \
-      "on Debian or Ubuntu: apt-get install postgresql" >&2
-    return 1
-  }
-  local run_as=()
-  if [ "$(id -u)" = 0 ]; then run_as=(runuser -u postgres --); fi
-
-  local pg_port s3_port password=opsml-test-password
-  pg_port="$(opsml_free_port)"
-  s3_port="$(opsml_free_port)"
-  mkdir -p "$opsml_services_dir/pg" "$opsml_services_dir/s3/opsml-test"
-  echo "$password" > "$opsml_services_dir/pg/password"
-  if [ "${#run_as[@]}" -gt 0 ]; then chown -R postgres "$opsml_services_dir/pg"; fi
-  "${run_as[@]}" "$pg_bin/initdb" -D "$opsml_services_dir/pg/data" -U opsml \
-    --pwfile="$opsml_services_dir/pg/password" --auth=scram-sha-256 -E UTF8 >"$opsml_services_dir/pg/initdb.log" 2>&1 \
-    || { cat "$opsml_services_dir/pg/initdb.log" >&2; return 1; }
-  "${run_as[@]}" "$pg_bin/pg_ctl" -D "$opsml_services_dir/pg/data" -l "$opsml_services_dir/pg/server.log" \
-    -o "-p $pg_port -k $opsml_services_dir/pg -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" \
-    -w start >/dev/null || { cat "$opsml_services_dir/pg/server.log" >&2; return 1; }
-
-  "$s3s" --host 127.0.0.1 --port "$s3_port" --access-key opsml-test-key --secret-key opsml-test-secret \
+  port="$(opsml_free_port)"
+  mkdir -p "$opsml_services_dir/s3/opsml-test"
+  "$s3s" --host 127.0.0.1 --port "$port" --access-key opsml-test-key --secret-key opsml-test-secret \
     "$opsml_services_dir/s3" >"$opsml_services_dir/s3.log" 2>&1 &
   echo $! > "$opsml_services_dir/s3.pid"
   for _ in $(seq 50); do
-    curl -s -o /dev/null "http://127.0.0.1:$s3_port/" && break
+    curl -s -o /dev/null "http://127.0.0.1:$port/" && break
     sleep 0.1
   done
-
-  export OPSML_TEST_POSTGRES_URL="postgres://opsml:$password@127.0.0.1:$pg_port"
-  export OPSML_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
+  export OPSML_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
   export OPSML_TEST_S3_BUCKET=opsml-test
   export OPSML_TEST_S3_ACCESS_KEY_ID=opsml-test-key
   export OPSML_TEST_S3_SECRET_ACCESS_KEY=opsml-test-secret
   export OPSML_TEST_S3_ROOT="$opsml_services_dir/s3"
-  OPSML_SERVICES_PG=("${run_as[@]}" "$pg_bin/pg_ctl" -D "$opsml_services_dir/pg/data")
-  echo "services: PostgreSQL on 127.0.0.1:$pg_port, s3s-fs on 127.0.0.1:$s3_port ($opsml_services_dir)" >&2
+  echo "services: s3s-fs on 127.0.0.1:$port" >&2
+}
+
+opsml_services_start() {
+  opsml_services_dir="$(mktemp -d /tmp/opsml-services.XXXXXX)"
+  chmod 755 "$opsml_services_dir"
+  opsml_start_s3 && opsml_start_postgres && opsml_start_mariadb || return 1
+  echo "services: running under $opsml_services_dir" >&2
 }
 
 opsml_services_stop() {
   if [ -n "${OPSML_SERVICES_PG+x}" ]; then "${OPSML_SERVICES_PG[@]}" -m immediate stop >/dev/null 2>&1 || true; fi
   [ -n "${opsml_services_dir:-}" ] || return 0
-  if [ -f "$opsml_services_dir/s3.pid" ]; then kill "$(cat "$opsml_services_dir/s3.pid")" 2>/dev/null || true; fi
+  local pid
+  for pid in "$opsml_services_dir/s3.pid" "$opsml_services_dir/mysql/server.pid"; do
+    if [ -f "$pid" ]; then kill "$(cat "$pid")" 2>/dev/null || true; fi
+  done
+  # MariaDB flushes on SIGTERM; wait for it before removing its files.
+  for _ in $(seq 50); do
+    [ -f "$opsml_services_dir/mysql/server.pid" ] && kill -0 "$(cat "$opsml_services_dir/mysql/server.pid")" 2>/dev/null || break
+    sleep 0.1
+  done
   rm -rf "$opsml_services_dir"
 }

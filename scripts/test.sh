@@ -2,8 +2,8 @@
 # Runs every test: domain core, store, host, then the end-to-end suites (which start the app on
 # free loopback ports) and the opsml-client conformance suite (Python, installs its own venv),
 # on each runtime — opsml-host, and the real Spin CLI when scripts/find-spin finds one — and on
-# each backend: the embedded ones (SQLite + key-value), then the production ones
-# (PostgreSQL + S3), which scripts/services.sh starts on loopback for the run.
+# each backend: the embedded ones (SQLite + key-value), then the production ones (PostgreSQL +
+# S3, MySQL + S3), which scripts/services.sh starts on loopback for the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2 >/dev/null
@@ -36,12 +36,14 @@ cargo test
 OPSML_TEST_RUNTIME=opsml-host tests/python/run.sh
 for runtime in "${runtimes[@]:1}"; do suites "$runtime"; done
 
-# The same suites on PostgreSQL + S3 (the unit tests have no backend).
+# The same suites on PostgreSQL + S3 and MySQL + S3 (the unit tests have no backend).
 . scripts/services.sh
 trap opsml_services_stop EXIT
 opsml_services_start
-export OPSML_TEST_BACKEND=postgres-s3
-for runtime in "${runtimes[@]}"; do suites "$runtime"; done
+for backend in postgres-s3 mysql-s3; do
+  export OPSML_TEST_BACKEND="$backend"
+  for runtime in "${runtimes[@]}"; do suites "$runtime"; done
+done
 
-echo "test.sh: passed on ${runtimes[*]}, embedded and postgres-s3" >&2
+echo "test.sh: passed on ${runtimes[*]}, on embedded, postgres-s3 and mysql-s3" >&2
 if [ -n "${spin_missing:-}" ]; then echo "$spin_missing" >&2; fi

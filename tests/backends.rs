@@ -1,21 +1,25 @@
 //! The production backends misconfigured: wrong or missing credentials, an unreachable
 //! database or object store, a missing bucket, a malformed storage URI. Each gives a clear error naming the setting to check, and
-//! loses nothing already stored. Runs on `OPSML_TEST_BACKEND=postgres-s3` (scripts/test.sh runs
-//! the suite on both backends); on the embedded backend there is nothing to misconfigure.
+//! loses nothing already stored. Runs on `OPSML_TEST_BACKEND=postgres-s3` and `mysql-s3`
+//! (scripts/test.sh runs the suite on every backend); on the embedded backend there is nothing
+//! to misconfigure.
 
-use e2e::harness::{backend, blake3_of, detail, pseudo_random, Backend, Host};
+use e2e::harness::{backend, blake3_of, detail, pseudo_random, DatabaseServer, Host};
 use serde_json::json;
 
 const PATH: &str = "opsml-root:/OPSML_MODEL_REGISTRY/team/m/v1.0.0/model.bin";
 /// Over two 8 MiB parts: stored as a multipart upload.
 const LEN: u64 = 20 << 20;
 
-fn postgres_s3() -> bool {
-    let on = matches!(backend(), Backend::PostgresS3(_));
-    if !on {
-        eprintln!("needs OPSML_TEST_BACKEND=postgres-s3: nothing to check on the embedded backend");
+/// The shared database server, or None (said on stderr) on the embedded backend.
+fn shared() -> Option<&'static DatabaseServer> {
+    let server = backend().database();
+    if server.is_none() {
+        eprintln!(
+            "needs OPSML_TEST_BACKEND=postgres-s3 or mysql-s3: nothing to check on the embedded backend"
+        );
     }
-    on
+    server
 }
 
 /// A host with a file and a card stored, restarted with `change` applied to its settings.
@@ -46,7 +50,7 @@ fn nothing_lost(mut host: Host, digest: &blake3::Hash) {
 
 #[test]
 fn wrong_s3_credentials_name_the_settings() {
-    if !postgres_s3() {
+    if shared().is_none() {
         return;
     }
     let (host, digest) = stored_then(&[("OPSML_S3_SECRET_ACCESS_KEY", "not-the-secret")]);
@@ -71,7 +75,7 @@ fn wrong_s3_credentials_name_the_settings() {
 
 #[test]
 fn a_missing_bucket_names_the_storage_uri() {
-    if !postgres_s3() {
+    if shared().is_none() {
         return;
     }
     // Reads show it. (s3s-fs creates a missing bucket on upload and answers NoSuchKey for
@@ -87,7 +91,7 @@ fn a_missing_bucket_names_the_storage_uri() {
 
 #[test]
 fn an_unreachable_object_store_names_the_endpoint() {
-    if !postgres_s3() {
+    if shared().is_none() {
         return;
     }
     // A port nothing listens on (allowed: `allowed_outbound_hosts` follows the endpoint).
@@ -108,23 +112,27 @@ fn an_unreachable_object_store_names_the_endpoint() {
 
 #[test]
 fn an_unreachable_or_refusing_database_names_the_database_url() {
-    let Backend::PostgresS3(services) = backend() else {
-        postgres_s3();
+    let Some(server) = shared() else {
         return;
+    };
+    let (scheme, refusal) = match server {
+        DatabaseServer::Postgres(_) => ("postgres", "password authentication failed"),
+        DatabaseServer::Mysql(_) => ("mysql", "Access denied for user"),
     };
     // Wrong password: the server refuses, and the message says so without the password.
     let wrong_password = {
-        let (user, rest) = services
-            .postgres_url
+        let (user, rest) = server
+            .url()
             .split_once("://")
             .and_then(|(_, r)| r.split_once('@'))
-            .expect("postgres://user:password@host:port");
+            .expect("scheme://user:password@host:port");
         let user = user.split(':').next().unwrap();
-        format!("postgres://{user}:wrong-password@{rest}/postgres")
+        format!("{scheme}://{user}:wrong-password@{rest}/opsml")
     };
+    let unreachable = format!("{scheme}://opsml:pw@127.0.0.1:9/opsml");
     for (url, expect) in [
-        (wrong_password.as_str(), "password authentication failed"),
-        ("postgres://opsml:pw@127.0.0.1:9/opsml", "connection failed"),
+        (wrong_password.as_str(), refusal),
+        (unreachable.as_str(), "connection failed"),
     ] {
         let (host, digest) = stored_then(&[
             ("OPSML_DATABASE_URL", url),
@@ -148,7 +156,7 @@ fn an_unreachable_or_refusing_database_names_the_database_url() {
 
 #[test]
 fn a_database_outside_the_allowed_hosts_is_refused() {
-    if !postgres_s3() {
+    if shared().is_none() {
         return;
     }
     let (host, digest) = stored_then(&[("OPSML_DATABASE_HOST", "db.elsewhere:5432")]);
@@ -156,12 +164,21 @@ fn a_database_outside_the_allowed_hosts_is_refused() {
         host.post_json("/opsml/cards/list", &json!({"registry_type": "model"}), &[]);
     assert_eq!(status, 503, "{body}");
     assert!(detail(&body).contains("allowed_outbound_hosts"), "{body}");
+    // Spin names the refused address whole: the password must not come through.
+    let password = host.storage().unwrap().database_url();
+    let password = password
+        .split_once("://")
+        .and_then(|(_, r)| r.split_once('@'))
+        .and_then(|(user_info, _)| user_info.split_once(':'))
+        .map(|(_, p)| p.to_string())
+        .unwrap();
+    assert!(!detail(&body).contains(&password), "{body}");
     nothing_lost(host, &digest);
 }
 
 #[test]
 fn malformed_storage_settings_name_the_setting() {
-    if !postgres_s3() {
+    if shared().is_none() {
         return;
     }
     for (change, setting) in [

@@ -1,21 +1,138 @@
 //! Which storage the hosts under test use, chosen by `OPSML_TEST_BACKEND`:
 //!
 //! - `embedded` (the default): SQLite and the key-value store in each host's state directory.
-//! - `postgres-s3`: a real PostgreSQL server and a real S3-compatible server (`.ci/run` starts
-//!   both on loopback). Each host gets a database of its own and a prefix of its own in the
-//!   bucket, so tests stay independent. Needs `OPSML_TEST_POSTGRES_URL`
-//!   (`postgres://user:password@host:port`, a role that may create databases),
-//!   `OPSML_TEST_S3_ENDPOINT`, `OPSML_TEST_S3_BUCKET`, `OPSML_TEST_S3_ACCESS_KEY_ID`,
-//!   `OPSML_TEST_S3_SECRET_ACCESS_KEY` and `OPSML_TEST_S3_ROOT` (the directory the s3s-fs
-//!   server stores the bucket in, read to account for stored bytes).
+//! - `postgres-s3` / `mysql-s3`: a real PostgreSQL or MySQL (MariaDB) server and a real
+//!   S3-compatible server (`scripts/services.sh` starts them on loopback). Each host gets a
+//!   database of its own and a prefix of its own in the bucket, so tests stay independent.
+//!   Needs `OPSML_TEST_POSTGRES_URL` (`postgres://user:password@host:port`) or
+//!   `OPSML_TEST_MYSQL_URL` (`mysql://user:password@host:port`), a user that may create
+//!   databases, and `OPSML_TEST_S3_ENDPOINT`, `OPSML_TEST_S3_BUCKET`,
+//!   `OPSML_TEST_S3_ACCESS_KEY_ID`, `OPSML_TEST_S3_SECRET_ACCESS_KEY` and `OPSML_TEST_S3_ROOT`
+//!   (the directory the s3s-fs server stores the bucket in, read to account for stored bytes).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// The shared database server of a run: its kind and `scheme://user:password@host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseServer {
+    Postgres(String),
+    Mysql(String),
+}
+
+impl DatabaseServer {
+    /// `scheme://user:password@host:port` (no database).
+    pub fn url(&self) -> &str {
+        match self {
+            DatabaseServer::Postgres(url) | DatabaseServer::Mysql(url) => url,
+        }
+    }
+
+    /// The URL of one database on this server.
+    pub fn database_url(&self, database: &str) -> String {
+        format!("{}/{database}", self.url())
+    }
+
+    /// Runs one statement in `database` (None: the server's default one) with the server's
+    /// own command-line client; returns its rows, one line each (columns tab-separated).
+    pub fn query(&self, database: Option<&str>, statement: &str) -> Vec<String> {
+        self.run(database, statement)
+            .unwrap_or_else(|e| panic!("{statement:?}: {e}"))
+    }
+
+    fn run(&self, database: Option<&str>, statement: &str) -> Result<Vec<String>, String> {
+        let (program, args) = match self {
+            DatabaseServer::Postgres(url) => (
+                "psql",
+                vec![
+                    "-X".to_string(),
+                    "-q".into(),
+                    "-A".into(),
+                    "-t".into(),
+                    "-F".into(),
+                    "\t".into(),
+                    "-v".into(),
+                    "ON_ERROR_STOP=1".into(),
+                    "-d".into(),
+                    format!("{url}/{}", database.unwrap_or("postgres")),
+                    "-c".into(),
+                    statement.into(),
+                ],
+            ),
+            DatabaseServer::Mysql(url) => {
+                let (user, password, host, port) = mysql_parts(url);
+                let mut args = vec![
+                    "--protocol=TCP".to_string(),
+                    format!("--host={host}"),
+                    format!("--port={port}"),
+                    format!("--user={user}"),
+                    format!("--password={password}"),
+                    "--batch".into(),
+                    "--skip-column-names".into(),
+                    "--execute".into(),
+                    statement.into(),
+                ];
+                args.extend(database.map(str::to_string));
+                ("mariadb", args)
+            }
+        };
+        let output = Command::new(program)
+            .args(&args)
+            .output()
+            .map_err(|e| format!("{program} (the database's client) cannot run: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "{program}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Whether `table` exists in `database`.
+    pub fn has_table(&self, database: &str, table: &str) -> bool {
+        let statement = match self {
+            DatabaseServer::Postgres(_) => {
+                format!(
+                    "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = '{table}'"
+                )
+            }
+            DatabaseServer::Mysql(_) => format!(
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = DATABASE() AND table_name = '{table}'"
+            ),
+        };
+        self.query(Some(database), &statement) != ["0"]
+    }
+
+    fn drop_database(&self, database: &str) {
+        let statement = match self {
+            DatabaseServer::Postgres(_) => {
+                format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            }
+            DatabaseServer::Mysql(_) => format!("DROP DATABASE IF EXISTS {database}"),
+        };
+        let _ = self.run(None, &statement);
+    }
+}
+
+/// User, password, host and port of a `mysql://user:password@host:port` URL.
+fn mysql_parts(url: &str) -> (String, String, String, String) {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let (user_info, host_port) = rest.rsplit_once('@').unwrap_or(("root:", rest));
+    let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
+    let (host, port) = host_port.split_once(':').unwrap_or((host_port, "3306"));
+    (user.into(), password.into(), host.into(), port.into())
+}
+
 #[derive(Debug, Clone)]
 pub struct Services {
-    pub postgres_url: String,
+    pub database: DatabaseServer,
     pub s3_endpoint: String,
     pub bucket: String,
     pub access_key_id: String,
@@ -26,67 +143,59 @@ pub struct Services {
 #[derive(Debug, Clone)]
 pub enum Backend {
     Embedded,
-    PostgresS3(Services),
+    /// `postgres-s3` or `mysql-s3`.
+    Shared(Services),
 }
 
-fn required(name: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| panic!("OPSML_TEST_BACKEND=postgres-s3 needs {name}"))
+impl Backend {
+    /// The shared database server, if the backend has one.
+    pub fn database(&self) -> Option<&DatabaseServer> {
+        match self {
+            Backend::Embedded => None,
+            Backend::Shared(services) => Some(&services.database),
+        }
+    }
 }
 
 /// The backend of this test run.
 pub fn backend() -> &'static Backend {
     static BACKEND: OnceLock<Backend> = OnceLock::new();
-    BACKEND.get_or_init(|| match std::env::var("OPSML_TEST_BACKEND").as_deref() {
-        Err(_) | Ok("") | Ok("embedded") => Backend::Embedded,
-        Ok("postgres-s3") => Backend::PostgresS3(Services {
-            postgres_url: required("OPSML_TEST_POSTGRES_URL")
-                .trim_end_matches('/')
-                .to_string(),
+    BACKEND.get_or_init(|| {
+        let name = std::env::var("OPSML_TEST_BACKEND").unwrap_or_default();
+        let required = |var: &str| {
+            std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| panic!("OPSML_TEST_BACKEND={name} needs {var}"))
+        };
+        let database = match name.as_str() {
+            "" | "embedded" => return Backend::Embedded,
+            "postgres-s3" => DatabaseServer::Postgres(
+                required("OPSML_TEST_POSTGRES_URL")
+                    .trim_end_matches('/')
+                    .to_string(),
+            ),
+            "mysql-s3" => DatabaseServer::Mysql(
+                required("OPSML_TEST_MYSQL_URL")
+                    .trim_end_matches('/')
+                    .to_string(),
+            ),
+            other => {
+                panic!("OPSML_TEST_BACKEND={other:?}: expected embedded, postgres-s3 or mysql-s3")
+            }
+        };
+        Backend::Shared(Services {
+            database,
             s3_endpoint: required("OPSML_TEST_S3_ENDPOINT"),
             bucket: required("OPSML_TEST_S3_BUCKET"),
             access_key_id: required("OPSML_TEST_S3_ACCESS_KEY_ID"),
             secret_access_key: required("OPSML_TEST_S3_SECRET_ACCESS_KEY"),
             s3_root: PathBuf::from(required("OPSML_TEST_S3_ROOT")),
-        }),
-        Ok(other) => panic!("OPSML_TEST_BACKEND={other:?}: expected embedded or postgres-s3"),
+        })
     })
 }
 
-/// Runs one statement with `psql` against `url`; returns its rows (unaligned, one per line).
-pub fn psql(url: &str, statement: &str) -> Vec<String> {
-    let output = Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            url,
-            "-c",
-            statement,
-        ])
-        .output()
-        .expect(
-            "psql (the PostgreSQL client) must be installed for OPSML_TEST_BACKEND=postgres-s3",
-        );
-    assert!(
-        output.status.success(),
-        "psql {statement:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// `host:port` of a `postgres://user:password@host:port` URL.
+/// `host:port` of a `scheme://user:password@host:port` URL.
 pub fn host_and_port(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split('/').next().unwrap_or(rest);
@@ -96,7 +205,7 @@ pub fn host_and_port(url: &str) -> String {
         .to_string()
 }
 
-/// The storage one host uses on `postgres-s3`: its database and its bucket prefix.
+/// The storage one host uses on a shared backend: its database and its bucket prefix.
 #[derive(Debug)]
 pub struct Isolated {
     pub services: Services,
@@ -108,10 +217,9 @@ impl Isolated {
     /// Creates a fresh database named after `id`.
     pub fn create(services: &Services, id: &str) -> Self {
         let database = format!("opsml_e2e_{id}");
-        psql(
-            &format!("{}/postgres", services.postgres_url),
-            &format!("CREATE DATABASE {database}"),
-        );
+        services
+            .database
+            .query(None, &format!("CREATE DATABASE {database}"));
         Self {
             services: services.clone(),
             database,
@@ -120,7 +228,7 @@ impl Isolated {
     }
 
     pub fn database_url(&self) -> String {
-        format!("{}/{}", self.services.postgres_url, self.database)
+        self.services.database.database_url(&self.database)
     }
 
     /// The host's environment for this storage.
@@ -129,7 +237,7 @@ impl Isolated {
         [
             ("OPSML_DATABASE_URL", self.database_url()),
             // Pinned, so the tests also check that the components may reach the database.
-            ("OPSML_DATABASE_HOST", host_and_port(&s.postgres_url)),
+            ("OPSML_DATABASE_HOST", host_and_port(s.database.url())),
             (
                 "OPSML_STORAGE_URI",
                 format!("s3://{}/{}", s.bucket, self.prefix),
@@ -161,15 +269,14 @@ impl Isolated {
     /// Multipart uploads this host has recorded as in progress (none before the first request
     /// that touches the database has created the schema).
     pub fn recorded_uploads(&self) -> Vec<String> {
-        let url = self.database_url();
-        let migrated = psql(
-            &url,
-            "SELECT to_regclass('opsml_multipart_uploads') IS NOT NULL",
-        );
-        if migrated != ["t"] {
+        let server = &self.services.database;
+        if !server.has_table(&self.database, "opsml_multipart_uploads") {
             return Vec::new();
         }
-        psql(&url, "SELECT upload_id FROM opsml_multipart_uploads")
+        server.query(
+            Some(&self.database),
+            "SELECT upload_id FROM opsml_multipart_uploads",
+        )
     }
 
     /// Bytes of the parts the server keeps for `upload_ids` (s3s-fs stores them as
@@ -194,16 +301,10 @@ impl Isolated {
 
 impl Drop for Isolated {
     fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                "-X",
-                "-q",
-                "-d",
-                &format!("{}/postgres", self.services.postgres_url),
-                "-c",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database),
-            ])
-            .output();
+        // Not while panicking: a failing test keeps its database to look at.
+        if !std::thread::panicking() {
+            self.services.database.drop_database(&self.database);
+        }
         let _ = std::fs::remove_dir_all(
             self.services
                 .s3_root

@@ -8,7 +8,7 @@
 //! assert_eq!(status, 200, "{body}");
 //! ```
 
-pub use crate::backend::{backend, Backend, Isolated};
+pub use crate::backend::{backend, Backend, DatabaseServer, Isolated};
 pub use crate::bytes::{
     blake3_of, pseudo_random, random_hex, Multipart, MultipartBody, PseudoRandom,
 };
@@ -275,7 +275,7 @@ pub struct Host {
     /// Set once the host's output has been shown (a failed start), so that drop does not
     /// print it twice.
     log_shown: bool,
-    /// The database and bucket prefix of this host on the `postgres-s3` backend.
+    /// The database and bucket prefix of this host on a shared backend.
     storage: Option<Isolated>,
     /// `envs` as `start` set them.
     initial_envs: Vec<(String, String)>,
@@ -289,7 +289,7 @@ impl Host {
         build_all();
         let storage = match backend() {
             Backend::Embedded => None,
-            Backend::PostgresS3(services) => Some(Isolated::create(services, &random_hex()[..16])),
+            Backend::Shared(services) => Some(Isolated::create(services, &random_hex()[..16])),
         };
         Host::launch(AppFiles::registry(), storage, envs)
     }
@@ -366,7 +366,7 @@ impl Host {
         self.envs = self.initial_envs.clone();
     }
 
-    /// The database and bucket prefix this host uses (`postgres-s3` backend only).
+    /// The database and bucket prefix this host uses (shared backends only).
     pub fn storage(&self) -> Option<&Isolated> {
         self.storage.as_ref()
     }

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -83,21 +84,26 @@ def _spawn(name: str, cmd: List[str], env: Dict[str, str], workdir: Path, port: 
 
 def backend_env(name: str) -> Dict[str, str]:
     """Our host's storage, from OPSML_TEST_BACKEND as the Rust end-to-end suite reads it
-    (tests/src/backend.rs): nothing for `embedded`; for `postgres-s3`, a fresh PostgreSQL
-    database and a fresh bucket prefix, both named after `name`."""
+    (tests/src/backend.rs): nothing for `embedded`; for `postgres-s3` and `mysql-s3`, a fresh
+    database on the shared server and a fresh bucket prefix, both named after `name`."""
     backend = os.environ.get("OPSML_TEST_BACKEND", "") or "embedded"
     if backend == "embedded":
         return {}
-    if backend != "postgres-s3":
-        raise RuntimeError(f"OPSML_TEST_BACKEND={backend!r}: expected embedded or postgres-s3")
     need = lambda key: os.environ.get(key) or _missing(key)  # noqa: E731
-    server = need("OPSML_TEST_POSTGRES_URL").rstrip("/")
     database = f"opsml_py_{name}_{os.getpid()}_{free_port()}"
-    subprocess.run(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", f"{server}/postgres",
-         "-c", f"CREATE DATABASE {database}"],
-        check=True, capture_output=True,
-    )
+    if backend == "postgres-s3":
+        server = need("OPSML_TEST_POSTGRES_URL").rstrip("/")
+        create = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", f"{server}/postgres",
+                  "-c", f"CREATE DATABASE {database}"]
+    elif backend == "mysql-s3":
+        server = need("OPSML_TEST_MYSQL_URL").rstrip("/")
+        url = urllib.parse.urlsplit(server)
+        create = ["mariadb", "--protocol=TCP", f"--host={url.hostname}", f"--port={url.port or 3306}",
+                  f"--user={url.username}", f"--password={url.password}", "--execute",
+                  f"CREATE DATABASE {database}"]
+    else:
+        raise RuntimeError(f"OPSML_TEST_BACKEND={backend!r}: expected embedded, postgres-s3 or mysql-s3")
+    subprocess.run(create, check=True, capture_output=True)
     return {
         "OPSML_DATABASE_URL": f"{server}/{database}",
         "OPSML_STORAGE_URI": f"s3://{need('OPSML_TEST_S3_BUCKET')}/{database}",
@@ -108,7 +114,7 @@ def backend_env(name: str) -> Dict[str, str]:
 
 
 def _missing(key: str) -> str:
-    raise RuntimeError(f"OPSML_TEST_BACKEND=postgres-s3 needs {key}")
+    raise RuntimeError(f"OPSML_TEST_BACKEND={os.environ.get('OPSML_TEST_BACKEND')} needs {key}")
 
 
 def runtime() -> Tuple[str, Path]:
