@@ -58,9 +58,12 @@ fn error_text(e: &mysql::MysqlError, raw_address: &str, address: &str) -> String
             redacted(m),
             outside_allowed_hosts("mysql")
         ),
-        mysql::MysqlError::ConnectionFailed(m) => {
-            format!("connection failed: {}", redacted(m).trim())
-        }
+        // Spin formats the client's error with its causes and a backtrace after a blank
+        // line; the first paragraph says it all.
+        mysql::MysqlError::ConnectionFailed(m) => format!(
+            "connection failed: {}",
+            redacted(m.split("\n\n").next().unwrap_or(m)).trim()
+        ),
         mysql::MysqlError::QueryFailed(m) => match server_error(m) {
             Some((code, message)) => format!("MySQL error {code}: {message}"),
             None => redacted(m),
@@ -161,6 +164,19 @@ mod tests {
             Some((1062, "Duplicate entry 'a' for key 'PRIMARY'"))
         );
         assert_eq!(server_error("Io(Io(Os { code: 111 }))"), None);
+    }
+
+    #[test]
+    fn a_connection_error_keeps_its_first_paragraph() {
+        let failed = mysql::MysqlError::ConnectionFailed(
+            "Input/output error: Connection refused (os error 111)\n\nCaused by:\n    0: …\n\n\
+             Stack backtrace:\n   0: <unknown>"
+                .into(),
+        );
+        assert_eq!(
+            error_text(&failed, "mysql://u:p@h/d", "mysql://u:***@h/d"),
+            "connection failed: Input/output error: Connection refused (os error 111)"
+        );
     }
 
     #[test]
