@@ -1,10 +1,12 @@
 //! Request parsing and responses. Every failure becomes `{"detail": "..."}` with a status
 //! that says whose fault it is: 4xx for the request, 5xx for the registry's storage.
 
-use futures::SinkExt;
 use registry_core::HttpError;
 use serde::de::DeserializeOwned;
-use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingResponse, ResponseOutparam};
+use spin_sdk::http::{
+    Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+};
+use wasi::io::streams::{OutputStream, StreamError};
 
 /// JSON request bodies above this are refused (413): cards and queries are small.
 pub const MAX_JSON_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -190,9 +192,26 @@ pub async fn send_bytes(
 ) {
     let mut all = headers.to_vec();
     all.push(("content-length", body.len().to_string()));
-    let response = response(status, &all);
+    let mut writer = start_stream(out, status, &all);
     // The client may have gone; there is nobody left to tell.
-    let _ = out.set_with_body(response, body).await;
+    writer.write(body).await;
+}
+
+/// Writes `data` to a `wasi:io` output stream as the host makes room, then flushes it.
+pub(crate) fn write_all(stream: &OutputStream, mut data: &[u8]) -> Result<(), StreamError> {
+    while !data.is_empty() {
+        let permitted = loop {
+            let n = stream.check_write()?;
+            if n > 0 {
+                break usize::try_from(n).unwrap_or(usize::MAX);
+            }
+            stream.subscribe().block();
+        };
+        let n = permitted.min(data.len());
+        stream.write(&data[..n])?;
+        data = &data[n..];
+    }
+    stream.blocking_flush()
 }
 
 pub async fn send_json(out: ResponseOutparam, status: u16, value: &impl serde::Serialize) {
@@ -223,28 +242,67 @@ pub async fn send_result(out: ResponseOutparam, result: Result<impl serde::Seria
     }
 }
 
-/// Streams chunks into a response body already handed to the client.
-pub struct BodyWriter<S> {
-    sink: S,
+/// A response's body, written as it comes. The response itself is handed to the host with the
+/// first chunk, after as much of that chunk as the host takes without waiting: then the head
+/// and a small body leave in one write. Spin 3.x leaves Nagle's algorithm on, and a body
+/// written after its head waits for the client's delayed ACK (about 40 ms) whenever the
+/// client sends one request at a time. Dropping the writer ends the body (cut short if fewer
+/// bytes than its `Content-Length` were written, which tells the client).
+pub struct BodyWriter {
+    /// Until the first write: the response and where it goes.
+    pending: Option<(ResponseOutparam, OutgoingResponse)>,
+    /// The body's stream (its child resource, so dropped first) and the body.
+    stream: Option<OutputStream>,
+    body: Option<OutgoingBody>,
 }
 
-impl<S: futures::Sink<Vec<u8>> + Unpin> BodyWriter<S> {
+impl BodyWriter {
     /// Returns false once the client has gone away (stop producing then).
     pub async fn write(&mut self, chunk: Vec<u8>) -> bool {
-        self.sink.send(chunk).await.is_ok()
+        let Some(stream) = &self.stream else {
+            return false;
+        };
+        let mut rest: &[u8] = &chunk;
+        if let Some((out, response)) = self.pending.take() {
+            let early = match stream.check_write() {
+                Ok(permitted) => rest
+                    .len()
+                    .min(usize::try_from(permitted).unwrap_or(usize::MAX)),
+                Err(_) => 0,
+            };
+            let written = early == 0 || stream.write(&rest[..early]).is_ok();
+            out.set(response);
+            if !written {
+                return false;
+            }
+            rest = &rest[early..];
+        }
+        write_all(stream, rest).is_ok()
     }
 }
 
-/// Starts a streamed response; the returned writer sends the body.
-pub fn start_stream(
-    out: ResponseOutparam,
-    status: u16,
-    headers: &[(&str, String)],
-) -> BodyWriter<impl futures::Sink<Vec<u8>> + Unpin> {
+impl Drop for BodyWriter {
+    fn drop(&mut self) {
+        if let Some((out, response)) = self.pending.take() {
+            out.set(response);
+        }
+        drop(self.stream.take());
+        if let Some(body) = self.body.take() {
+            let _ = OutgoingBody::finish(body, None);
+        }
+    }
+}
+
+/// Starts a response; the returned writer sends its body (see [`BodyWriter`]).
+pub fn start_stream(out: ResponseOutparam, status: u16, headers: &[(&str, String)]) -> BodyWriter {
     let response = response(status, headers);
-    let sink = Box::pin(response.take_body());
-    out.set(response);
-    BodyWriter { sink }
+    let body = response.body().expect("a new response has its body");
+    let stream = body.write().expect("a new body has its stream");
+    BodyWriter {
+        pending: Some((out, response)),
+        stream: Some(stream),
+        body: Some(body),
+    }
 }
 
 #[cfg(test)]

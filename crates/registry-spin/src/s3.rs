@@ -4,6 +4,7 @@
 //! a multipart upload that no reader can see until it completes, and that is aborted when the
 //! upload fails (or, if the component died, by the next upload's collection of dead ones).
 
+use crate::http::write_all;
 use crate::settings::variable;
 use crate::storage::now_unix;
 use crate::ApiError;
@@ -19,7 +20,7 @@ use wasi::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method,
     OutgoingBody, OutgoingRequest, Scheme,
 };
-use wasi::io::streams::{InputStream, OutputStream, StreamError};
+use wasi::io::streams::{InputStream, StreamError};
 
 /// Error answers are read up to this size (they are short XML documents).
 const MAX_ERROR_BODY: usize = 64 << 10;
@@ -293,22 +294,6 @@ struct Sent {
     /// How writing the body went; reported only if no answer comes.
     sent: Result<(), StreamError>,
     finished: std::result::Result<(), ErrorCode>,
-}
-
-fn write_all(stream: &OutputStream, mut data: &[u8]) -> Result<(), StreamError> {
-    while !data.is_empty() {
-        let permitted = loop {
-            let n = stream.check_write()?;
-            if n > 0 {
-                break n as usize;
-            }
-            stream.subscribe().block();
-        };
-        let n = permitted.min(data.len());
-        stream.write(&data[..n])?;
-        data = &data[n..];
-    }
-    stream.blocking_flush()
 }
 
 /// Reads up to `limit` bytes of an answer's body as text (for XML answers and errors).
