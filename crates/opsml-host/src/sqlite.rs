@@ -22,17 +22,25 @@ const STATEMENT_CACHE_CAPACITY: usize = 128;
 
 pub struct SqliteDatabase {
     path: PathBuf,
+    /// The page size of a file this creates (an existing file keeps its own).
+    page_size: Option<u32>,
     idle: Mutex<Vec<rusqlite::Connection>>,
 }
 
 impl SqliteDatabase {
     pub fn open(path: &Path) -> Result<Arc<Self>> {
+        Self::open_with_page_size(path, None)
+    }
+
+    /// Opens `path`; a new file gets pages of `page_size` bytes (SQLite's default is 4 KiB).
+    pub fn open_with_page_size(path: &Path, page_size: Option<u32>) -> Result<Arc<Self>> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create directory {}", dir.display()))?;
         }
         let db = Arc::new(Self {
             path: path.to_path_buf(),
+            page_size,
             idle: Mutex::new(Vec::new()),
         });
         let first = db.connect()?;
@@ -45,6 +53,10 @@ impl SqliteDatabase {
             .with_context(|| format!("cannot open SQLite database {}", self.path.display()))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        // Only an empty file takes a page size, and only before WAL mode writes its header.
+        if let Some(page_size) = self.page_size {
+            conn.pragma_update(None, "page_size", page_size)?;
+        }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         Ok(conn)
