@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """The benchmark: our registry on opsml-host and on real Spin (when scripts/find-spin finds a
-Spin CLI), the opsml 2.2.4 reference server, MLflow and a native baseline, each started on loopback, seeded with the same cards through its HTTP API and measured with the same
-load generator (bench/src, `opsml-bench`) at the same concurrency. Prints one markdown table and
-writes it (and the raw figures as JSON) to bench/results/.
+Spin CLI), the opsml 2.2.4 reference server, MLflow and a native baseline, each started on
+loopback, seeded with the same cards through its HTTP API and measured with the same load
+generator (bench/src, `opsml-bench`) at the same concurrency, once per backend: the embedded
+defaults (SQLite and local files) and the production path (PostgreSQL and an S3-compatible
+server, both on loopback, started by scripts/services.sh). Prints one markdown table per backend
+and writes them (and the raw figures as JSON) to bench/results/.
 
-    python3 bench/run.py                 # the full run (release host; ~10-15 minutes)
+    python3 bench/run.py                 # the full run (~30 minutes)
     python3 bench/run.py --smoke         # a tiny run for CI: exits non-zero on any failure
-    python3 bench/run.py --only ours,native --host-binary target/debug/opsml-host
+    python3 bench/run.py --only ours,native --backends embedded
 
 See bench/README.md for what is measured and how.
 """
@@ -43,10 +46,15 @@ from support.seed import client_list_body  # noqa: E402
 BENCH = ROOT / "bench"
 CACHE = Path.home() / ".cache" / "opsml-on-spin"
 REF_VENV = Path(os.environ.get("OPSML_PY_VENV", CACHE / "venv"))
+# The reference with its S3 and PostgreSQL extras: s3fs 2023.x pins an older fsspec than the
+# conformance suite's venv, so it gets a venv of its own.
+REF_S3_VENV = Path(os.environ.get("OPSML_BENCH_REF_S3_VENV", CACHE / "bench-ref-s3-venv"))
 BENCH_VENV = Path(os.environ.get("OPSML_BENCH_VENV", CACHE / "bench-venv"))
 TOOL = BENCH / "target" / "release" / "opsml-bench"
 COMPONENTS = ["create-card", "get-card", "upload", "download", "metrics", "models"]
 SERVERS = ["ours", "spin", "reference", "mlflow", "native"]
+BACKENDS = {"embedded": "embedded defaults (SQLite, local files / key-value)",
+            "postgres-s3": "production path (PostgreSQL 15 + s3s-fs, on loopback)"}
 LABELS = {"ours": "ours (opsml-host)", "spin": "ours on Spin", "reference": "opsml 2.2.4 reference",
           "mlflow": "MLflow", "native": "native limit"}
 FIND_SPIN = ROOT / "scripts" / "find-spin"
@@ -113,10 +121,12 @@ def python311() -> str:
     raise BenchError("no python3.11 found; set PYTHON")
 
 
-def ensure_venv(venv: Path, requirements: List[Path], constraints: Optional[Path]) -> None:
-    """Creates or refreshes a venv when its requirement files changed (as tests/python/run.sh)."""
+def ensure_venv(venv: Path, requirements: List[Path], constraints: Optional[Path],
+                drop_constraints: Tuple[str, ...] = ()) -> None:
+    """Creates or refreshes a venv when its requirement files changed (as tests/python/run.sh).
+    `drop_constraints` names packages whose pins in `constraints` do not apply to this venv."""
     files = requirements + ([constraints] if constraints else [])
-    want = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()
+    want = hashlib.sha256(b"".join(p.read_bytes() for p in files) + repr(drop_constraints).encode()).hexdigest()
     stamp = venv / ".opsml-on-spin-requirements"
     if (venv / "bin" / "python").exists() and stamp.exists() and stamp.read_text().strip() == want:
         return
@@ -128,14 +138,27 @@ def ensure_venv(venv: Path, requirements: List[Path], constraints: Optional[Path
     for r in requirements:
         cmd += ["-r", str(r)]
     if constraints:
+        if drop_constraints:
+            kept = [ln for ln in constraints.read_text().splitlines()
+                    if ln.split("==")[0].strip().lower() not in drop_constraints]
+            constraints = venv / "constraints.txt"
+            constraints.write_text("\n".join(kept) + "\n")
         cmd += ["-c", str(constraints)]
     run(cmd)
     stamp.write_text(want + "\n")
 
 
-def ensure_reference_venv() -> None:
+def ensure_reference_venv(backend: str) -> None:
     here = ROOT / "tests" / "python"
-    ensure_venv(REF_VENV, [here / "requirements.txt"], here / "constraints.txt")
+    if backend == "embedded":
+        ensure_venv(REF_VENV, [here / "requirements.txt"], here / "constraints.txt")
+    else:
+        ensure_venv(REF_S3_VENV, [BENCH / "requirements-reference-s3.txt"], here / "constraints.txt",
+                    drop_constraints=("fsspec", "python-dateutil", "wrapt"))
+
+
+def reference_venv(backend: str) -> Path:
+    return REF_VENV if backend == "embedded" else REF_S3_VENV
 
 
 def ensure_mlflow_venv() -> None:
@@ -358,16 +381,98 @@ def spawn(name: str, cmd: List[str], env: Dict[str, str], workdir: Path, port: i
 STARTED: List[Server] = []
 
 
-def start_ours(app: Path, binary: Path, workdir: Path, name: str = "ours") -> Server:
-    """Our registry with the embedded defaults, served by `binary up`: opsml-host, or the Spin
-    CLI (the same flags and files)."""
+class Services:
+    """The production path's backends on loopback: PostgreSQL and s3s-fs, started by
+    scripts/services.sh as the test legs start them (PostgreSQL with fsync off, as there), held
+    by one bash process that stops them when its stdin closes."""
+
+    SCRIPT = r"""
+set -e
+. scripts/services.sh
+trap opsml_services_stop EXIT
+opsml_services_start s3 postgres >&2
+env | grep '^OPSML_TEST_'
+echo READY
+read -r _ || true
+"""
+
+    def __init__(self, workdir: Path):
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / "services.log"
+        log("starting PostgreSQL and s3s-fs (scripts/services.sh)")
+        with open(self.log_path, "wb") as err:
+            self.proc = subprocess.Popen(["bash", "-c", self.SCRIPT], cwd=ROOT, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
+        assert self.proc.stdout is not None
+        self.env: Dict[str, str] = {}
+        for line in self.proc.stdout:
+            if line.strip() == "READY":
+                break
+            key, _, value = line.rstrip("\n").partition("=")
+            self.env[key] = value
+        else:
+            raise BenchError(f"scripts/services.sh failed:\n{log_tail(self.log_path, 30)}")
+        self.pg = self.env["OPSML_TEST_POSTGRES_URL"].rstrip("/")
+        self.endpoint = self.env["OPSML_TEST_S3_ENDPOINT"]
+        self.bucket = self.env["OPSML_TEST_S3_BUCKET"]
+        self.key_id = self.env["OPSML_TEST_S3_ACCESS_KEY_ID"]
+        self.secret = self.env["OPSML_TEST_S3_SECRET_ACCESS_KEY"]
+
+    def psql(self, sql: str) -> None:
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", f"{self.pg}/postgres", "-c", sql],
+                       check=True, capture_output=True)
+
+    def database(self, name: str, template: Optional[str] = None) -> str:
+        """A new database (a copy of `template`, once its last session has ended); its URL."""
+        sql = f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else "")
+        for attempt in range(50):
+            try:
+                self.psql(sql)
+                break
+            except subprocess.CalledProcessError as e:
+                if attempt == 49 or b"being accessed by other users" not in e.stderr:
+                    raise BenchError(f"{sql}: {e.stderr.decode(errors='replace')}") from None
+                time.sleep(0.2)
+        return f"{self.pg}/{name}"
+
+    def aws_env(self) -> Dict[str, str]:
+        """The AWS SDK settings for the peers' own S3 clients (boto3, s3fs)."""
+        return {"AWS_ACCESS_KEY_ID": self.key_id, "AWS_SECRET_ACCESS_KEY": self.secret,
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": self.endpoint,
+                "AWS_ENDPOINT_URL": self.endpoint}
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                stop_group(self.proc, grace=5)
+
+
+def start_ours(app: Path, binary: Path, workdir: Path, name: str = "ours",
+               storage: Optional[Dict[str, str]] = None) -> Server:
+    """Our registry served by `binary up` (opsml-host, or the Spin CLI: the same flags and
+    files): the embedded defaults, or the production backends that `storage` (OPSML_* variables)
+    names."""
     port = free_port()
     state = workdir / "state"
     cmd = [str(binary), "up", "-f", str(app / "spin.toml"), "--listen", f"127.0.0.1:{port}",
            "--state-dir", str(state), "--runtime-config-file", str(app / "runtime-config" / "dev.toml")]
-    server = spawn(name, cmd, clean_env(), workdir, port, "/opsml/healthcheck", timeout=600)
+    server = spawn(name, cmd, clean_env(**(storage or {})), workdir, port, "/opsml/healthcheck", timeout=600)
     server.extra["db"] = state / "sqlite_db.db"
     return server
+
+
+def ours_storage(services: Optional[Services], database: str) -> Optional[Dict[str, str]]:
+    """Our registry's variables for the production path: its own database and bucket prefix."""
+    if services is None:
+        return None
+    return {"OPSML_DATABASE_URL": services.database(database),
+            "OPSML_STORAGE_URI": f"s3://{services.bucket}/{database}",
+            "OPSML_S3_ENDPOINT": services.endpoint, "OPSML_S3_ACCESS_KEY_ID": services.key_id,
+            "OPSML_S3_SECRET_ACCESS_KEY": services.secret}
 
 
 def find_spin() -> Optional[Tuple[Path, str]]:
@@ -381,25 +486,33 @@ def find_spin() -> Optional[Tuple[Path, str]]:
     return binary, " ".join(version[:2]) if version else "spin"
 
 
-def start_reference(workdir: Path) -> Server:
+def start_reference(workdir: Path, services: Optional[Services]) -> Server:
     """opsml's documented production command: gunicorn with uvicorn workers and opsml's own
-    gunicorn_conf.py, here with 2 workers, SQLite metadata and local storage."""
+    gunicorn_conf.py, here with 2 workers; SQLite metadata and local storage, or PostgreSQL
+    (psycopg2) and S3 through opsml's own S3 storage client (s3fs, boto3)."""
     port = free_port()
-    conf = next(REF_VENV.glob("lib/python*/site-packages/opsml/app/gunicorn_conf.py"))
+    venv = REF_VENV if services is None else REF_S3_VENV
+    conf = next(venv.glob("lib/python*/site-packages/opsml/app/gunicorn_conf.py"))
     workdir.mkdir(parents=True, exist_ok=True)
     prom = workdir / "prometheus"
     prom.mkdir(parents=True, exist_ok=True)
-    env = clean_env(OPSML_TRACKING_URI=f"sqlite:///{workdir}/ref.db", OPSML_STORAGE_URI=str(workdir / "store"),
-                    PROMETHEUS_MULTIPROC_DIR=str(prom))
+    if services is None:
+        env = clean_env(OPSML_TRACKING_URI=f"sqlite:///{workdir}/ref.db", OPSML_STORAGE_URI=str(workdir / "store"),
+                        PROMETHEUS_MULTIPROC_DIR=str(prom))
+    else:
+        database = services.database("bench_reference")
+        env = clean_env(OPSML_TRACKING_URI=database.replace("postgres://", "postgresql+psycopg2://", 1),
+                        OPSML_STORAGE_URI=f"s3://{services.bucket}/bench_reference",
+                        PROMETHEUS_MULTIPROC_DIR=str(prom), **services.aws_env())
     # A deployment's database exists before its workers start. On a fresh SQLite file both workers
     # create the tables at once and one of them can fail to boot ("table ... already exists"),
     # which takes gunicorn down: create the schema first, the way each worker's startup does.
-    init = subprocess.run([str(REF_VENV / "bin" / "python"), "-c",
+    init = subprocess.run([str(venv / "bin" / "python"), "-c",
                            "from opsml.registry.registry import CardRegistries; CardRegistries()"],
                           cwd=workdir, env=env, capture_output=True, text=True)
     if init.returncode != 0:
         raise BenchError(f"reference: creating its database failed:\n{init.stderr[-2000:]}")
-    cmd = [str(REF_VENV / "bin" / "gunicorn"), "-k", "uvicorn.workers.UvicornWorker", f"--config={conf}",
+    cmd = [str(venv / "bin" / "gunicorn"), "-k", "uvicorn.workers.UvicornWorker", f"--config={conf}",
            f"--bind=127.0.0.1:{port}", "--workers=2", "opsml.app.main:run_app(login=False)"]
     server = spawn("reference", cmd, env, workdir, port, "/opsml/healthcheck", timeout=180)
     # The health check needs one worker; measure only once both have started.
@@ -412,20 +525,29 @@ def start_reference(workdir: Path) -> Server:
     return server
 
 
-def start_mlflow(workdir: Path, workers: int) -> Server:
+def start_mlflow(workdir: Path, workers: int, services: Optional[Services]) -> Server:
+    """The MLflow tracking server with proxied artifacts: SQLite and a local directory, or
+    PostgreSQL (psycopg2) and S3 (boto3, MLFLOW_S3_ENDPOINT_URL)."""
     port = free_port()
-    artifacts = workdir / "artifacts"
-    artifacts.mkdir(parents=True, exist_ok=True)
-    cmd = [str(BENCH_VENV / "bin" / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{workdir}/mlflow.db",
-           "--serve-artifacts", "--artifacts-destination", str(artifacts), "--host", "127.0.0.1",
+    if services is None:
+        store, artifacts, env = f"sqlite:///{workdir}/mlflow.db", str(workdir / "artifacts"), clean_env()
+        (workdir / "artifacts").mkdir(parents=True, exist_ok=True)
+    else:
+        store = services.database("bench_mlflow").replace("postgres://", "postgresql+psycopg2://", 1)
+        artifacts = f"s3://{services.bucket}/bench_mlflow"
+        env = clean_env(MLFLOW_S3_ENDPOINT_URL=services.endpoint, **services.aws_env())
+    cmd = [str(BENCH_VENV / "bin" / "mlflow"), "server", "--backend-store-uri", store,
+           "--serve-artifacts", "--artifacts-destination", artifacts, "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(workers)]
-    return spawn("mlflow", cmd, clean_env(), workdir, port, "/health", timeout=300)
+    return spawn("mlflow", cmd, env, workdir, port, "/health", timeout=300)
 
 
-def start_native(db: Path, files: Path, workdir: Path) -> Server:
+def start_native(db: str, files: Path, workdir: Path) -> Server:
+    """The native limit on a copy of our host's database: a SQLite file, or a PostgreSQL URL."""
     port = free_port()
     files.mkdir(parents=True, exist_ok=True)
-    cmd = [str(TOOL), "serve", "--listen", f"127.0.0.1:{port}", "--db", str(db), "--files-dir", str(files),
+    source = ["--postgres", db] if db.startswith("postgres://") else ["--db", db]
+    cmd = [str(TOOL), "serve", "--listen", f"127.0.0.1:{port}", *source, "--files-dir", str(files),
            "--threads", "2"]
     return spawn("native", cmd, clean_env(), workdir, port, "/opsml/healthcheck", timeout=30)
 
@@ -805,14 +927,95 @@ def table(results: Dict[str, Dict[str, Any]], conns: List[int], scale: Seed, big
 
 # --------------------------------------------------------------------------------------------
 
+def measure_backend(r: Runner, args: argparse.Namespace, app: Path, binary: Path, spin: Optional[Tuple[Path, str]],
+                    services: Optional[Services], only: List[str], seed: Seed, scale: Seed, big: Path,
+                    workdir: Path, results: Dict[str, Dict[str, Any]], info: Dict[str, Any]) -> None:
+    """Every server of `only` on one backend: the embedded defaults (`services` None) or the
+    production path."""
+    # -- ours (and, from its database, the native baseline) ------------------------------------
+    native_small = native_scale = None
+    if "ours" in only or "native" in only:
+        storage = ours_storage(services, "bench_ours")
+        ours = start_ours(app, binary, workdir / "ours", storage=storage)
+        res = results.setdefault("ours", {})
+        res["startup"] = {"seconds": ours.extra["startup_s"]}
+        seed_opsml(r, ours, seed.cards(), 1, "small")
+        res["idle"] = {"rss_mib": rss_mib(ours.proc.pid)}
+        if services is None:
+            native_small = str(snapshot(ours.extra["db"], workdir / "native" / "small.db"))
+        else:
+            # PostgreSQL copies a database only while nobody is connected to it: stop our host
+            # for the copy, then serve the same database again.
+            ours.stop()
+            native_small = services.database("bench_native_small", template="bench_ours")
+            ours = start_ours(app, binary, workdir / "ours", storage=storage)
+        if "ours" in only:
+            opsml_reads(r, ours, seed, res)
+            opsml_creates(r, ours, res)
+            opsml_files(r, ours, big, res)
+        res["scale_seed"] = seed_opsml(r, ours, scale.cards(), 16, "scale")
+        if services is None:
+            native_scale = str(snapshot(ours.extra["db"], workdir / "native" / "scale.db"))
+        if "ours" in only:
+            scale_reads(r, ours, scale, res)
+        else:
+            results.pop("ours")
+        ours.stop()
+        if services is not None:
+            native_scale = services.database("bench_native_scale", template="bench_ours")
+
+    # -- the same components on real Spin, what production runs -------------------------------
+    if spin:
+        on_spin = start_ours(app, spin[0], workdir / "spin", name="spin",
+                             storage=ours_storage(services, "bench_spin"))
+        results["spin"]["startup"] = {"seconds": on_spin.extra["startup_s"]}
+        opsml_all(r, on_spin, seed, big, results["spin"])
+        on_spin.stop()
+
+    if "native" in only:
+        res = results["native"]
+        for db, measure in ((native_small, lambda s: opsml_reads(r, s, seed, res)),
+                            (native_scale, lambda s: scale_reads(r, s, scale, res))):
+            assert db is not None
+            server = start_native(db, workdir / "native" / "files", workdir / "native")
+            if db is native_small:
+                res["idle"] = {"rss_mib": rss_mib(server.proc.pid)}
+            measure(server)
+            # The loopback file copy does not depend on the backend: measured once.
+            if db is native_small and services is None:
+                shutil.copy(big, workdir / "native" / "files" / big.name)
+                native_files(r, server, big, res)
+            server.stop()
+
+    if "reference" in only:
+        ref = start_reference(workdir / "reference", services)
+        opsml_all(r, ref, seed, big, results["reference"])
+        ref.stop()
+
+    if "mlflow" in only:
+        ml = start_mlflow(workdir / "mlflow", args.mlflow_workers, services)
+        res = results["mlflow"]
+        seed_mlflow(r, ml, seed)
+        res["idle"] = {"rss_mib": rss_mib(ml.proc.pid)}
+        mlflow_reads(r, ml, seed, res)
+        mlflow_creates(r, ml, res)
+        mlflow_files(r, ml, big, res)
+        ml.stop()
+        info["mlflow"] = subprocess.run([str(BENCH_VENV / "bin" / "mlflow"), "--version"], capture_output=True,
+                                        text=True).stdout.strip()
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smoke", action="store_true", help="tiny run for CI (few cards, 1 MiB file, 1 s per measurement)")
     p.add_argument("--only", default=None,
                    help="servers to run: ours,spin,reference,mlflow,native (default: all; spin only when "
                         "scripts/find-spin finds a Spin CLI)")
+    p.add_argument("--backends", default=None,
+                   help="backends to run each server on: embedded,postgres-s3 (default: both; smoke: embedded)")
     p.add_argument("--host-binary", type=Path, default=None,
-                   help="opsml-host to run (default <app-dir>/target/release/opsml-host)")
+                   help="opsml-host to run (default <app-dir>/target/debug/opsml-host: the build that "
+                        "scripts/serve.sh serves and the tests run)")
     p.add_argument("--app-dir", type=Path, default=ROOT,
                    help="the app to serve: its spin.toml, runtime-config/dev.toml and built components "
                         "(default: this checkout; e.g. a `git archive` export of one commit)")
@@ -845,6 +1048,10 @@ def main() -> int:
     only = [s.strip() for s in (args.only or ",".join(SERVERS)).split(",") if s.strip()]
     if unknown := set(only) - set(SERVERS):
         p.error(f"unknown servers {sorted(unknown)}; choose from {SERVERS}")
+    args.backends = [b.strip() for b in (args.backends or ("embedded" if smoke else ",".join(BACKENDS))).split(",")
+                     if b.strip()]
+    if unknown := set(args.backends) - set(BACKENDS):
+        p.error(f"unknown backends {sorted(unknown)}; choose from {list(BACKENDS)}")
     spin = find_spin() if "spin" in only else None
     if "spin" in only and spin is None:
         if args.only:
@@ -852,14 +1059,14 @@ def main() -> int:
         log("no Spin CLI: the 'ours on Spin' column is left out")
         only.remove("spin")
     app = args.app_dir.resolve()
-    binary = args.host_binary or app / "target" / "release" / "opsml-host"
+    binary = args.host_binary or app / "target" / "debug" / "opsml-host"
     binary = binary if binary.is_absolute() else (app / binary)
 
     global FOREIGN
     FOREIGN = ForeignCpu()
     workdir = Path(tempfile.mkdtemp(prefix="opsml-bench-"))
     r = Runner(args, workdir)
-    results: Dict[str, Dict[str, Any]] = {s: {} for s in only}
+    results: Dict[str, Dict[str, Dict[str, Any]]] = {b: {s: {} for s in only} for b in args.backends}
     started = time.monotonic()
     info: Dict[str, Any] = {}
     status = 0
@@ -873,7 +1080,8 @@ def main() -> int:
         if "spin" in only:
             ensure_host(app, binary, not args.no_build, wasm_only=True)
         if "reference" in only:
-            ensure_reference_venv()
+            for backend in args.backends:
+                ensure_reference_venv(backend)
         if "mlflow" in only:
             ensure_mlflow_venv()
         big = make_big_file(workdir / "big.bin", file_size)
@@ -892,63 +1100,17 @@ def main() -> int:
             "file_bytes": file_size,
         }
 
-        # -- ours (and, from its database, the native baseline) --------------------------------
-        native_small = native_scale = None
-        if "ours" in only or "native" in only:
-            ours = start_ours(app, binary, workdir / "ours")
-            res = results.setdefault("ours", {})
-            res["startup"] = {"seconds": ours.extra["startup_s"]}
-            seed_opsml(r, ours, seed.cards(), 1, "small")
-            res["idle"] = {"rss_mib": rss_mib(ours.proc.pid)}
-            native_small = snapshot(ours.extra["db"], workdir / "native" / "small.db")
-            if "ours" in only:
-                opsml_reads(r, ours, seed, res)
-                opsml_creates(r, ours, res)
-                opsml_files(r, ours, big, res)
-            res["scale_seed"] = seed_opsml(r, ours, scale.cards(), 16, "scale")
-            native_scale = snapshot(ours.extra["db"], workdir / "native" / "scale.db")
-            if "ours" in only:
-                scale_reads(r, ours, scale, res)
-            else:
-                results.pop("ours")
-            ours.stop()
-
-        # -- the same components on real Spin, what production runs ---------------------------
-        if spin:
-            on_spin = start_ours(app, spin[0], workdir / "spin", name="spin")
-            results["spin"]["startup"] = {"seconds": on_spin.extra["startup_s"]}
-            opsml_all(r, on_spin, seed, big, results["spin"])
-            on_spin.stop()
-
-        if "native" in only:
-            res = results["native"]
-            for db, measure in ((native_small, lambda s: opsml_reads(r, s, seed, res)),
-                                (native_scale, lambda s: scale_reads(r, s, scale, res))):
-                server = start_native(db, workdir / "native" / "files", workdir / "native")
-                if db is native_small:
-                    res["idle"] = {"rss_mib": rss_mib(server.proc.pid)}
-                measure(server)
-                if db is native_small:
-                    shutil.copy(big, workdir / "native" / "files" / big.name)
-                    native_files(r, server, big, res)
-                server.stop()
-
-        if "reference" in only:
-            ref = start_reference(workdir / "reference")
-            opsml_all(r, ref, seed, big, results["reference"])
-            ref.stop()
-
-        if "mlflow" in only:
-            ml = start_mlflow(workdir / "mlflow", args.mlflow_workers)
-            res = results["mlflow"]
-            seed_mlflow(r, ml, seed)
-            res["idle"] = {"rss_mib": rss_mib(ml.proc.pid)}
-            mlflow_reads(r, ml, seed, res)
-            mlflow_creates(r, ml, res)
-            mlflow_files(r, ml, big, res)
-            ml.stop()
-            info["mlflow"] = subprocess.run([str(BENCH_VENV / "bin" / "mlflow"), "--version"], capture_output=True,
-                                            text=True).stdout.strip()
+        for backend in args.backends:
+            services = Services(workdir / backend / "services") if backend != "embedded" else None
+            try:
+                measure_backend(r, args, app, binary, spin, services, only, seed, scale, big,
+                                workdir / backend, results[backend], info)
+            finally:
+                for server in STARTED:
+                    server.stop()
+                STARTED.clear()
+                if services:
+                    services.stop()
     except BenchError as e:
         log(f"FAILED: {e}")
         r.failures.append(str(e))
@@ -975,7 +1137,7 @@ def main() -> int:
     return status
 
 
-def render(info: Dict[str, Any], results: Dict[str, Dict[str, Any]], args: argparse.Namespace, scale: Seed,
+def render(info: Dict[str, Any], results: Dict[str, Dict[str, Dict[str, Any]]], args: argparse.Namespace, scale: Seed,
            file_size: int, failures: List[str]) -> str:
     lines = [f"## opsml-on-spin benchmark ({info.get('mode', '?')}, {info.get('date', '?')})", ""]
     lines.append(f"Machine: {info.get('cpu', '?')}, {info.get('cores', '?')} cores, {info.get('mem_gib', '?')} GiB; "
@@ -984,8 +1146,8 @@ def render(info: Dict[str, Any], results: Dict[str, Dict[str, Any]], args: argpa
                  f"{info.get('mlflow', 'MLflow')} ({args.mlflow_workers} uvicorn workers); opsml 2.2.4 (gunicorn, 2 uvicorn workers). "
                  f"Load: `opsml-bench load`, keep-alive HTTP/1.1, {args.duration:g} s per figure after "
                  f"{args.warmup:g} s warm-up, on the same cores as the servers. Seed: {info.get('seed', '?')}.")
-    lines.append("")
-    lines.append(table(results, args.connections, scale, file_size))
+    for backend, by_server in results.items():
+        lines += ["", f"### {BACKENDS[backend]}", "", table(by_server, args.connections, scale, file_size)]
     lines.append("")
     lines.append("Ratios are ours ÷ theirs (\"ours\": opsml-host; \"Spin/ref\": the same components on Spin ÷ the "
                  "reference): above 1 is better for req/s, ops/s, MB/s; below 1 is better for "
@@ -993,15 +1155,21 @@ def render(info: Dict[str, Any], results: Dict[str, Dict[str, Any]], args: argpa
                  "and MLflow's `model-versions/get`; \"list by name\" is `cards/list` with a `name` and MLflow's "
                  "`model-versions/search` on the name. A create is `cards/version` + `cards/create` "
                  "(MLflow: `model-versions/create`). Peak RSS: all processes of a server (gunicorn/uvicorn "
-                 "master and workers) summed, sampled every 50 ms and cross-checked with each process's VmHWM. "
+                 "master and workers) summed, sampled every 50 ms and cross-checked with each process's VmHWM; "
+                 "on the production path PostgreSQL and s3s-fs are not counted. On the production path every "
+                 "server has its own database on one PostgreSQL (fsync off, as in the tests) and its own prefix "
+                 "in one s3s-fs bucket; the reference stores through its own S3 client (s3fs), MLflow through "
+                 "boto3, ours through its components' SigV4 client over wasi:http, and the native limit reads a "
+                 "copy of our host's database. "
                  f"Total run time {info.get('total_s', '?')} s.")
-    if "mlflow" in results and args.mlflow_workers > 1:
+    if any("mlflow" in by_server for by_server in results.values()) and args.mlflow_workers > 1:
         lines += ["", "MLflow with more than one worker answers every keep-alive request after a connection's first "
                   "one about 40 ms late: uvicorn's multi-process mode leaves TCP_NODELAY off (uvicorn#3149), so "
                   "MLflow's response body waits for the client's delayed ACK. That dominates its 1-connection "
                   "latencies; the 16-connection figures are CPU-bound and barely change with `--mlflow-workers 1`, "
                   "which avoids the stall (see bench/README.md)."]
-    disturbed = [f"{s} {k} ({m['foreign_cores']:.2f} cores)" for s, res in results.items() for k, m in res.items()
+    disturbed = [f"{b} {s} {k} ({m['foreign_cores']:.2f} cores)" for b, by_server in results.items()
+                 for s, res in by_server.items() for k, m in res.items()
                  if isinstance(m, dict) and m.get("foreign_cores", 0) > 0.2]
     if disturbed:
         lines += ["", "† other processes (builds, tests) used more than 0.2 of the 2 cores while this figure "

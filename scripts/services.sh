@@ -8,7 +8,8 @@
 #   - s3s-fs, an S3-compatible server from crates.io that speaks SigV4 and multipart uploads
 #     and stores objects as plain files (installed once into the tools cache), for both.
 # A database server missing from the machine is installed with apt-get when running as root.
-# Source it (`. scripts/services.sh`); `opsml_services_stop` stops them all. As root, the
+# Source it (`. scripts/services.sh`); `opsml_services_start [s3|postgres|mariadb]…` starts them
+# (all three by default), `opsml_services_stop` stops them all. As root, the
 # database servers run as their own users (initdb refuses root).
 
 opsml_tools="${OPSML_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/opsml-on-spin/tools}"
@@ -124,10 +125,13 @@ opsml_start_s3() {
   echo "services: s3s-fs on 127.0.0.1:$port" >&2
 }
 
+# Starts the named services (s3, postgres, mariadb; default all three) under a fresh directory.
 opsml_services_start() {
+  local service services=("$@")
+  [ "${#services[@]}" -gt 0 ] || services=(s3 postgres mariadb)
   opsml_services_dir="$(mktemp -d /tmp/opsml-services.XXXXXX)"
   chmod 755 "$opsml_services_dir"
-  opsml_start_s3 && opsml_start_postgres && opsml_start_mariadb || return 1
+  for service in "${services[@]}"; do "opsml_start_$service" || return 1; done
   echo "services: running under $opsml_services_dir" >&2
 }
 

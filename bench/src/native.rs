@@ -4,26 +4,30 @@
 //! * `POST /opsml/cards/list` parses the body with the get-card component's own
 //!   `registry_store::list_request::ListRequest`, then runs
 //!   the component's own statements — `registry_store::cards::list_stored` through
-//!   `registry_store::schema::Migrating`, as `open_database` wraps it — over rusqlite on the
-//!   SQLite file our host wrote, through a pool of connections opened as opsml-host opens them
-//!   (WAL, busy timeout), statements taken from the connection's cache as opsml-host does, and
-//!   answers the same JSON.
+//!   `registry_store::schema::Migrating`, as `open_database` wraps it — and answers the same
+//!   JSON. With `--db`, over rusqlite on the SQLite file our host wrote, through a pool of
+//!   connections opened as opsml-host opens them (WAL, busy timeout); with `--postgres`, over
+//!   the `postgres` client on the database our host wrote, through a pool of connections. Either
+//!   way statements come from each connection's cache, as opsml-host does.
 //! * `GET /files/<name>` streams `<files-dir>/<name>` (1 MiB reads on a thread);
 //!   `PUT /files/<name>` writes the request body there.
 
 use crate::args::{runtime, Args};
 use crate::body::{ChannelBody, CHUNK};
 use anyhow::{Context, Result};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use postgres::types::{IsNull, ToSql, Type};
 use registry_store::cards;
 use registry_store::list_request::ListRequest;
-use registry_store::{Row, Sql, SqlValue, StoreError};
+use registry_store::{Dialect, Row, Sql, SqlValue, StoreError};
 use serde_json::json;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -33,30 +37,59 @@ use tokio::sync::mpsc;
 
 type Body = Either<Full<Bytes>, ChannelBody>;
 
+/// Where the cards are: our host's SQLite file, or its PostgreSQL database.
+enum Database {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+/// One pooled connection, with its prepared statements.
+enum Connection {
+    Sqlite(rusqlite::Connection),
+    Postgres(Box<PgConnection>),
+}
+
+struct PgConnection {
+    client: postgres::Client,
+    statements: HashMap<String, postgres::Statement>,
+}
+
 struct State {
-    db_path: Option<PathBuf>,
-    idle: Mutex<Vec<rusqlite::Connection>>,
+    db: Option<Database>,
+    idle: Mutex<Vec<Connection>>,
     files_dir: Option<PathBuf>,
 }
 
 impl State {
-    fn take(&self) -> Result<rusqlite::Connection, String> {
+    fn take(&self) -> Result<Connection, String> {
         if let Some(conn) = self.idle.lock().unwrap().pop() {
             return Ok(conn);
         }
-        let path = self.db_path.as_ref().ok_or("no --db given")?;
-        let open = || -> rusqlite::Result<rusqlite::Connection> {
-            let conn = rusqlite::Connection::open(path)?;
-            conn.busy_timeout(Duration::from_secs(10))?;
-            conn.set_prepared_statement_cache_capacity(128);
-            conn.pragma_update(None, "journal_mode", "WAL")?;
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
-            Ok(conn)
-        };
-        open().map_err(|e| format!("cannot open {}: {e}", path.display()))
+        match self.db.as_ref().ok_or("no --db or --postgres given")? {
+            Database::Sqlite(path) => {
+                let open = || -> rusqlite::Result<rusqlite::Connection> {
+                    let conn = rusqlite::Connection::open(path)?;
+                    conn.busy_timeout(Duration::from_secs(10))?;
+                    conn.set_prepared_statement_cache_capacity(128);
+                    conn.pragma_update(None, "journal_mode", "WAL")?;
+                    conn.pragma_update(None, "synchronous", "NORMAL")?;
+                    Ok(conn)
+                };
+                let conn = open().map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+                Ok(Connection::Sqlite(conn))
+            }
+            Database::Postgres(url) => {
+                let client = postgres::Client::connect(url, postgres::NoTls)
+                    .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+                Ok(Connection::Postgres(Box::new(PgConnection {
+                    client,
+                    statements: HashMap::new(),
+                })))
+            }
+        }
     }
 
-    fn give_back(&self, conn: rusqlite::Connection) {
+    fn give_back(&self, conn: Connection) {
         let mut idle = self.idle.lock().unwrap();
         if idle.len() < 16 {
             idle.push(conn);
@@ -105,6 +138,90 @@ impl Sql for Native<'_> {
     }
 }
 
+/// `registry_store::Sql` over one PostgreSQL connection (`RefCell`: the trait takes `&self`,
+/// the client needs `&mut`).
+struct NativePg<'a>(RefCell<&'a mut PgConnection>);
+
+/// A statement parameter, typed as the server infers the placeholder.
+#[derive(Debug)]
+struct PgParam<'a>(&'a SqlValue);
+
+impl ToSql for PgParam<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self.0 {
+            SqlValue::Null => Ok(IsNull::Yes),
+            SqlValue::Integer(v) if *ty == Type::INT4 => i32::try_from(*v)?.to_sql(ty, out),
+            SqlValue::Integer(v) => v.to_sql(ty, out),
+            SqlValue::Real(v) => v.to_sql(ty, out),
+            SqlValue::Text(v) => v.to_sql(ty, out),
+            SqlValue::Blob(v) => v.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+impl Sql for NativePg<'_> {
+    fn execute(&self, statement: &str, params: &[SqlValue]) -> registry_store::Result<Vec<Row>> {
+        let fail = |e: postgres::Error| match e.code() {
+            Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                StoreError::Conflict(e.to_string())
+            }
+            _ => StoreError::Backend(e.to_string()),
+        };
+        let mut conn = self.0.borrow_mut();
+        let conn = &mut **conn;
+        let prepared = match conn.statements.get(statement) {
+            Some(prepared) => prepared.clone(),
+            None => {
+                let numbered = registry_store::sql::numbered_placeholders(statement);
+                let prepared = conn.client.prepare(&numbered).map_err(fail)?;
+                conn.statements
+                    .insert(statement.to_string(), prepared.clone());
+                prepared
+            }
+        };
+        let params: Vec<PgParam> = params.iter().map(PgParam).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
+        let rows = conn.client.query(&prepared, &refs).map_err(fail)?;
+        rows.iter()
+            .map(|row| {
+                let values = (0..row.len())
+                    .map(|i| pg_value(row, i))
+                    .collect::<Result<_, _>>()?;
+                Ok(Row(values))
+            })
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(fail)
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+}
+
+fn pg_value(row: &postgres::Row, i: usize) -> Result<SqlValue, postgres::Error> {
+    let ty = row.columns()[i].type_().clone();
+    Ok(match ty {
+        Type::INT8 => row.try_get::<_, Option<i64>>(i)?.map(SqlValue::Integer),
+        Type::INT4 => row
+            .try_get::<_, Option<i32>>(i)?
+            .map(|v| SqlValue::Integer(v.into())),
+        Type::FLOAT8 => row.try_get::<_, Option<f64>>(i)?.map(SqlValue::Real),
+        Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(i)?.map(SqlValue::Blob),
+        _ => row.try_get::<_, Option<String>>(i)?.map(SqlValue::Text),
+    }
+    .unwrap_or(SqlValue::Null))
+}
+
 struct Refused(StatusCode, String);
 
 fn unprocessable(m: impl std::fmt::Display) -> Refused {
@@ -117,14 +234,21 @@ fn list(state: &State, body: &[u8]) -> Result<cards::CardList, Refused> {
         let status = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::BAD_REQUEST);
         Refused(status, e.detail().to_string())
     })?;
-    let conn = state
+    let mut conn = state
         .take()
         .map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e))?;
-    let result = cards::list_stored(
-        &registry_store::schema::Migrating::new(Native(&conn)),
-        registry,
-        &query,
-    );
+    let result = match &mut conn {
+        Connection::Sqlite(c) => cards::list_stored(
+            &registry_store::schema::Migrating::new(Native(c)),
+            registry,
+            &query,
+        ),
+        Connection::Postgres(c) => cards::list_stored(
+            &registry_store::schema::Migrating::new(NativePg(RefCell::new(c))),
+            registry,
+            &query,
+        ),
+    };
     state.give_back(conn);
     let cards = result.map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     Ok(cards::CardList { cards })
@@ -230,7 +354,11 @@ async fn handle(
             json_response(StatusCode::OK, &json!({"is_alive": true}))
         }
         (Method::POST, "/opsml/cards/list") => match req.into_body().collect().await {
-            Ok(body) => match list(&state, &body.to_bytes()) {
+            // The PostgreSQL client blocks (it runs its own event loop): off the async threads.
+            Ok(body) => match tokio::task::spawn_blocking(move || list(&state, &body.to_bytes()))
+                .await
+                .expect("list does not panic")
+            {
                 Ok(v) => json_response(StatusCode::OK, &v),
                 Err(Refused(status, m)) => detail(status, m),
             },
@@ -251,16 +379,23 @@ pub fn main(argv: Vec<String>) -> Result<()> {
     let args = Args::parse(argv, &[])?;
     let listen = args.get("listen").unwrap_or("127.0.0.1:3100").to_string();
     let threads: usize = args.parsed("threads")?.unwrap_or(2);
+    let db = match (args.get("db"), args.get("postgres")) {
+        (Some(_), Some(_)) => anyhow::bail!("give --db or --postgres, not both"),
+        (Some(path), None) => {
+            let path = PathBuf::from(path);
+            if !path.exists() {
+                anyhow::bail!("--db {}: no such file", path.display());
+            }
+            Some(Database::Sqlite(path))
+        }
+        (None, Some(url)) => Some(Database::Postgres(url.to_string())),
+        (None, None) => None,
+    };
     let state = Arc::new(State {
-        db_path: args.get("db").map(PathBuf::from),
+        db,
         idle: Mutex::new(Vec::new()),
         files_dir: args.get("files-dir").map(PathBuf::from),
     });
-    if let Some(path) = &state.db_path {
-        if !path.exists() {
-            anyhow::bail!("--db {}: no such file", path.display());
-        }
-    }
     runtime(threads)?.block_on(async move {
         let listener = TcpListener::bind(&listen)
             .await
