@@ -2,6 +2,7 @@
 //! and signed without I/O, and the XML answers read back.
 
 use crate::sigv4::{self, Credentials, Scope};
+use sha2::{Digest, Sha256};
 
 /// Where blobs go: `s3://bucket/prefix` (`OPSML_STORAGE_URI`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,13 +106,25 @@ impl S3Config {
         body: &[u8],
         unix_now: i64,
     ) -> SignedRequest {
-        let payload_hash = if self.endpoint.https {
-            sigv4::UNSIGNED_PAYLOAD.to_string()
-        } else if body.is_empty() {
-            sigv4::EMPTY_PAYLOAD_SHA256.to_string()
-        } else {
-            sigv4::sha256_hex(body)
-        };
+        let mut payload = self.payload_hasher();
+        payload.update(body);
+        self.sign_hashed(method, key, query, &payload.finish(), unix_now)
+    }
+
+    /// What hashes a body for [`Self::sign_hashed`] piece by piece, as it is gathered.
+    pub fn payload_hasher(&self) -> PayloadHasher {
+        PayloadHasher((!self.endpoint.https).then(Sha256::new))
+    }
+
+    /// [`Self::sign`] for a body whose payload hash a [`PayloadHasher`] already made.
+    pub fn sign_hashed(
+        &self,
+        method: &'static str,
+        key: Option<&str>,
+        query: &[(&str, &str)],
+        payload_hash: &str,
+        unix_now: i64,
+    ) -> SignedRequest {
         let path = match key {
             Some(key) => format!("/{}/{}", self.location.bucket, sigv4::uri_encode(key, true)),
             None => format!("/{}", self.location.bucket),
@@ -119,7 +132,7 @@ impl S3Config {
         let datetime = amz_datetime(unix_now);
         let signed_headers = [
             ("host", self.endpoint.authority.as_str()),
-            ("x-amz-content-sha256", payload_hash.as_str()),
+            ("x-amz-content-sha256", payload_hash),
             ("x-amz-date", datetime.as_str()),
         ];
         let authorization = sigv4::authorization(
@@ -128,7 +141,7 @@ impl S3Config {
                 path: &path,
                 query,
                 headers: &signed_headers,
-                payload_hash: &payload_hash,
+                payload_hash,
             },
             &Scope {
                 datetime: &datetime,
@@ -161,6 +174,26 @@ impl S3Config {
             method,
             path_with_query,
             headers,
+        }
+    }
+}
+
+/// The payload hash SigV4 signs: the hex SHA-256 of the body over plain HTTP, `UNSIGNED-PAYLOAD`
+/// over HTTPS (see [`S3Config::sign`]).
+pub struct PayloadHasher(Option<Sha256>);
+
+impl PayloadHasher {
+    pub fn update(&mut self, data: &[u8]) {
+        if let Some(hasher) = &mut self.0 {
+            hasher.update(data);
+        }
+    }
+
+    /// The hash of what was fed since the last call; the hasher starts over.
+    pub fn finish(&mut self) -> String {
+        match &mut self.0 {
+            Some(hasher) => hex::encode(hasher.finalize_reset()),
+            None => sigv4::UNSIGNED_PAYLOAD.to_string(),
         }
     }
 }
@@ -371,6 +404,28 @@ mod tests {
     fn datetimes_are_in_amz_form() {
         assert_eq!(amz_datetime(1_369_353_600), "20130524T000000Z");
         assert_eq!(amz_datetime(1_440_938_160), "20150830T123600Z");
+    }
+
+    /// A body hashed piece by piece as it is gathered signs as the whole body does; over HTTPS
+    /// no payload is hashed.
+    #[test]
+    fn a_payload_hashed_in_pieces_signs_as_the_whole_body() {
+        let cfg = config("http://127.0.0.1:9000", "");
+        let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let whole = cfg.sign("PUT", Some("k"), &[], &body, 1_369_353_600);
+        let mut hasher = cfg.payload_hasher();
+        for piece in body.chunks(777) {
+            hasher.update(piece);
+        }
+        let pieces = cfg.sign_hashed("PUT", Some("k"), &[], &hasher.finish(), 1_369_353_600);
+        assert_eq!(whole.headers, pieces.headers);
+        // The hasher starts over: an empty part hashes as an empty body.
+        assert_eq!(hasher.finish(), sigv4::EMPTY_PAYLOAD_SHA256);
+
+        let tls = config("https://s3.example.com", "");
+        let mut hasher = tls.payload_hasher();
+        hasher.update(&body);
+        assert_eq!(hasher.finish(), sigv4::UNSIGNED_PAYLOAD);
     }
 
     /// The signature itself is checked against AWS's examples in `sigv4`; here, what `sign`

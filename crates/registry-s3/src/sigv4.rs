@@ -14,11 +14,6 @@ pub const EMPTY_PAYLOAD_SHA256: &str =
 /// The payload hash to send when the body is not hashed (streamed uploads over TLS).
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
-/// Hex SHA-256 of a body, as `x-amz-content-sha256` carries it.
-pub fn sha256_hex(body: &[u8]) -> String {
-    hex::encode(Sha256::digest(body))
-}
-
 #[derive(Clone)]
 pub struct Credentials {
     pub access_key_id: String,

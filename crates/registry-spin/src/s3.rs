@@ -8,7 +8,7 @@ use crate::http::write_all;
 use crate::settings::variable;
 use crate::storage::now_unix;
 use crate::ApiError;
-use registry_s3::protocol::{self, Endpoint, S3Config, S3Error, StorageUri};
+use registry_s3::protocol::{self, Endpoint, PayloadHasher, S3Config, S3Error, StorageUri};
 use registry_s3::sigv4::Credentials;
 use registry_store::blobs::{
     BlobSink, BlobSource, BlobStore, DigestAlgorithm, PartTarget, PartWriter,
@@ -20,7 +20,7 @@ use wasi::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method,
     OutgoingBody, OutgoingRequest, Scheme,
 };
-use wasi::io::streams::{InputStream, StreamError};
+use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
 /// Error answers are read up to this size (they are short XML documents).
 const MAX_ERROR_BODY: usize = 64 << 10;
@@ -102,20 +102,33 @@ impl S3Store {
         extra_headers: &[(&str, String)],
         body: &[u8],
     ) -> Result<IncomingResponse> {
-        let sent = self.start(method, key, query, extra_headers, body)?;
-        self.wait(sent)
+        let mut payload = self.config.payload_hasher();
+        payload.update(body);
+        let sending = self.open(
+            method,
+            key,
+            query,
+            extra_headers,
+            &payload.finish(),
+            body.len(),
+        )?;
+        self.wait(sending.finish(body))
     }
 
-    /// Sends one signed request, body included, without waiting for the answer.
-    fn start(
+    /// Sends one signed request's head; its body (`content_length` bytes, whose payload hash
+    /// is given) follows through the returned [`Sending`].
+    fn open(
         &self,
         method: &'static str,
         key: Option<&str>,
         query: &[(&str, &str)],
         extra_headers: &[(&str, String)],
-        body: &[u8],
-    ) -> Result<Sent> {
-        let signed = self.config.sign(method, key, query, body, now_unix());
+        payload_hash: &str,
+        content_length: usize,
+    ) -> Result<Sending> {
+        let signed = self
+            .config
+            .sign_hashed(method, key, query, payload_hash, now_unix());
         let mut headers: Vec<(String, Vec<u8>)> = signed
             .headers
             .into_iter()
@@ -127,7 +140,10 @@ impl S3Store {
                 .map(|(k, v)| (k.to_string(), v.clone().into_bytes())),
         );
         // Always sent, 0 included: S3 refuses a signed payload whose length it cannot know.
-        headers.push(("content-length".into(), body.len().to_string().into_bytes()));
+        headers.push((
+            "content-length".into(),
+            content_length.to_string().into_bytes(),
+        ));
         let fields = Fields::from_list(&headers)
             .map_err(|e| StoreError::Backend(format!("invalid request header: {e:?}")))?;
         let request = OutgoingRequest::new(fields);
@@ -164,23 +180,20 @@ impl S3Store {
             )),
             e => self.unreachable("request", e),
         })?;
-        // A server that refuses the request may answer (and close) before reading the body:
-        // its answer says more than the failed write, so a write error is reported only when
-        // no answer comes.
-        let mut sent = Ok(());
-        if !body.is_empty() {
-            let stream = outgoing_body.write().map_err(|()| invalid("body stream"))?;
-            sent = write_all(&stream, body);
-        }
-        let finished = OutgoingBody::finish(outgoing_body, None);
-        Ok(Sent {
+        let stream = if content_length > 0 {
+            Some(outgoing_body.write().map_err(|()| invalid("body stream"))?)
+        } else {
+            None
+        };
+        Ok(Sending {
             response,
-            sent,
-            finished,
+            stream,
+            body: Some(outgoing_body),
+            sent: Ok(()),
         })
     }
 
-    /// Waits for the answer's head to a request [`Self::start`] sent.
+    /// Waits for the answer's head to a request whose body was sent.
     fn wait(&self, request: Sent) -> Result<IncomingResponse> {
         let Sent {
             response,
@@ -296,6 +309,59 @@ struct Sent {
     finished: std::result::Result<(), ErrorCode>,
 }
 
+/// A request whose body is being written: the host takes bytes as the server reads them.
+struct Sending {
+    response: FutureIncomingResponse,
+    // Dropped in this order: a stream before its body.
+    stream: Option<OutputStream>,
+    body: Option<OutgoingBody>,
+    /// The first failed write. A server that refuses the request may answer (and close)
+    /// before reading the body: its answer says more than the failed write, so this is
+    /// reported only when no answer comes.
+    sent: Result<(), StreamError>,
+}
+
+impl Sending {
+    /// Writes as much of `data` as the host takes without waiting; returns how much.
+    fn push(&mut self, data: &[u8]) -> usize {
+        let (Some(stream), Ok(())) = (&self.stream, &self.sent) else {
+            return 0;
+        };
+        let mut written = 0;
+        while written < data.len() {
+            let permitted = match stream.check_write() {
+                Ok(0) => break,
+                Ok(n) => usize::try_from(n).unwrap_or(usize::MAX),
+                Err(e) => {
+                    self.sent = Err(e);
+                    break;
+                }
+            };
+            let n = permitted.min(data.len() - written);
+            if let Err(e) = stream.write(&data[written..written + n]) {
+                self.sent = Err(e);
+                break;
+            }
+            written += n;
+        }
+        written
+    }
+
+    /// Writes the rest of the body, waiting for the host as needed, and ends it.
+    fn finish(mut self, rest: &[u8]) -> Sent {
+        if let (Some(stream), Ok(())) = (&self.stream, &self.sent) {
+            self.sent = write_all(stream, rest);
+        }
+        drop(self.stream.take());
+        let body = self.body.take().expect("a body is finished once");
+        Sent {
+            response: self.response,
+            sent: self.sent,
+            finished: OutgoingBody::finish(body, None),
+        }
+    }
+}
+
 /// Reads up to `limit` bytes of an answer's body as text (for XML answers and errors).
 fn read_body(response: IncomingResponse, limit: usize) -> String {
     let mut bytes = Vec::new();
@@ -320,18 +386,37 @@ struct Upload<'s> {
     key: String,
     upload_id: Option<String>,
     etags: Vec<String>,
+    /// The payload hash of the part being gathered.
+    payload: PayloadHasher,
     /// The part sent last, whose answer has not been read: the server stores it while the
     /// next part is received and hashed.
-    in_flight: Option<(u32, Sent)>,
+    in_flight: Option<PartInFlight>,
+}
+
+/// A part whose body the host takes bit by bit, between the pieces of the next part.
+struct PartInFlight {
+    number: u32,
+    sending: Sending,
+    data: Vec<u8>,
+    written: usize,
+}
+
+impl PartInFlight {
+    fn push(&mut self) {
+        self.written += self.sending.push(&self.data[self.written..]);
+    }
 }
 
 impl Upload<'_> {
     /// Reads the answer to the part in flight and keeps its ETag.
     fn settle(&mut self) -> Result<()> {
-        let Some((number, sent)) = self.in_flight.take() else {
+        let Some(part) = self.in_flight.take() else {
             return Ok(());
         };
-        let response = self.store.wait(sent)?;
+        let number = part.number;
+        let response = self
+            .store
+            .wait(part.sending.finish(&part.data[part.written..]))?;
         let (headers, _) = S3Store::read_answer(response).map_err(|e| self.store.failed(e))?;
         let etag = headers
             .iter()
@@ -350,7 +435,22 @@ impl Upload<'_> {
 
 impl PartTarget for Upload<'_> {
     fn put_whole(&mut self, data: &[u8]) -> Result<()> {
-        self.store.call("PUT", Some(&self.key), &[], data).map(drop)
+        let payload_hash = self.payload.finish();
+        let sending =
+            self.store
+                .open("PUT", Some(&self.key), &[], &[], &payload_hash, data.len())?;
+        let response = self.store.wait(sending.finish(data))?;
+        S3Store::read_answer(response)
+            .map(drop)
+            .map_err(|e| self.store.failed(e))
+    }
+
+    fn gathered(&mut self, data: &[u8]) -> Result<()> {
+        self.payload.update(data);
+        if let Some(part) = &mut self.in_flight {
+            part.push();
+        }
+        Ok(())
     }
 
     fn start(&mut self) -> Result<()> {
@@ -369,20 +469,30 @@ impl PartTarget for Upload<'_> {
         Ok(())
     }
 
-    /// Sends the part and returns before its answer, which the next part or the complete
-    /// reads first.
-    fn put_part(&mut self, number: u32, data: &[u8]) -> Result<()> {
+    /// Starts sending the part and returns once the host takes no more without waiting; the
+    /// rest goes out as the next part gathers, and the next part or the complete reads the
+    /// answer first.
+    fn put_part(&mut self, number: u32, data: Vec<u8>) -> Result<()> {
         self.settle()?;
         let upload_id = self.upload_id.clone().unwrap_or_default();
         let number_text = number.to_string();
-        let sent = self.store.start(
+        let payload_hash = self.payload.finish();
+        let sending = self.store.open(
             "PUT",
             Some(&self.key),
             &[("partNumber", &number_text), ("uploadId", &upload_id)],
             &[],
-            data,
+            &payload_hash,
+            data.len(),
         )?;
-        self.in_flight = Some((number, sent));
+        let mut part = PartInFlight {
+            number,
+            sending,
+            data,
+            written: 0,
+        };
+        part.push();
+        self.in_flight = Some(part);
         Ok(())
     }
 
@@ -463,6 +573,7 @@ impl BlobStore for S3Store {
             key: self.config.blob_key(blob_id),
             upload_id: None,
             etags: Vec::new(),
+            payload: self.config.payload_hasher(),
             in_flight: None,
         };
         Ok(Box::new(PartWriter::new(

@@ -316,9 +316,15 @@ pub trait PartTarget {
     fn put_whole(&mut self, data: &[u8]) -> Result<()>;
     /// Starts the multipart upload; called once, before the first part.
     fn start(&mut self) -> Result<()>;
-    /// Stores part `number` (from 1). It may return once `data` is sent and report a failure
-    /// to store it from the next `put_part` or from `complete`.
-    fn put_part(&mut self, number: u32, data: &[u8]) -> Result<()>;
+    /// `data` joined the part (or whole blob) being gathered, which the next `put_part` or
+    /// `put_whole` receives: a target may hash it for that request, and move the part still
+    /// in flight along without waiting, so that storing one part overlaps gathering the next.
+    fn gathered(&mut self, _data: &[u8]) -> Result<()> {
+        Ok(())
+    }
+    /// Stores part `number` (from 1). It may return before `data` is all sent and report a
+    /// failure to store it from the next `put_part` or from `complete`.
+    fn put_part(&mut self, number: u32, data: Vec<u8>) -> Result<()>;
     /// Makes the parts one object.
     fn complete(&mut self) -> Result<()>;
     /// Discards the parts (best effort).
@@ -358,9 +364,9 @@ impl<T: PartTarget> PartWriter<T> {
             self.target.start()?;
         }
         self.parts += 1;
-        self.target.put_part(self.parts, &self.buf)?;
-        self.buf.clear();
-        Ok(())
+        // Handed over whole: the target may still be sending it while the next part gathers.
+        let part = std::mem::take(&mut self.buf);
+        self.target.put_part(self.parts, part)
     }
 }
 
@@ -378,6 +384,7 @@ impl<T: PartTarget> BlobSink for PartWriter<T> {
                 self.buf.reserve_exact(self.part_size);
             }
             let take = (self.part_size - self.buf.len()).min(data.len());
+            self.target.gathered(&data[..take])?;
             self.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
         }
@@ -597,11 +604,14 @@ mod tests {
     struct Recorded {
         calls: Vec<String>,
         bytes: Vec<u8>,
+        /// What `gathered` saw since the last part: each part must be exactly that.
+        gathering: Vec<u8>,
         fail_part: Option<u32>,
     }
 
     impl PartTarget for &mut Recorded {
         fn put_whole(&mut self, data: &[u8]) -> Result<()> {
+            assert_eq!(std::mem::take(&mut self.gathering), data);
             self.calls.push(format!("whole {}", data.len()));
             self.bytes.extend_from_slice(data);
             Ok(())
@@ -610,12 +620,17 @@ mod tests {
             self.calls.push("start".into());
             Ok(())
         }
-        fn put_part(&mut self, number: u32, data: &[u8]) -> Result<()> {
+        fn gathered(&mut self, data: &[u8]) -> Result<()> {
+            self.gathering.extend_from_slice(data);
+            Ok(())
+        }
+        fn put_part(&mut self, number: u32, data: Vec<u8>) -> Result<()> {
+            assert_eq!(std::mem::take(&mut self.gathering), data);
             if self.fail_part == Some(number) {
                 return Err(StoreError::Backend(format!("part {number} refused")));
             }
             self.calls.push(format!("part {number} {}", data.len()));
-            self.bytes.extend_from_slice(data);
+            self.bytes.extend_from_slice(&data);
             Ok(())
         }
         fn complete(&mut self) -> Result<()> {
