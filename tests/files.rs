@@ -3,6 +3,7 @@
 
 use e2e::harness::{blake3_of, detail, pseudo_random, Host, Multipart};
 use serde_json::{json, Value};
+use std::io::Read;
 
 const MODEL_ROOT: &str = "opsml-root:/OPSML_MODEL_REGISTRY";
 
@@ -73,6 +74,19 @@ fn a_64_mib_file_goes_up_in_one_stream_and_comes_back_identical() {
     );
     assert_eq!(got.len, LEN, "bytes received");
     assert_eq!(got.blake3, sent, "BLAKE3 of the downloaded bytes");
+
+    // A range longer than two of the pieces an object store is read in (8 MiB), starting
+    // between their boundaries, comes back as those bytes.
+    let (start, len) = (1_000_003u64, (20 << 20) + 11);
+    let mut expected = vec![0u8; len as usize];
+    let mut source = pseudo_random(SEED, LEN);
+    std::io::copy(&mut (&mut source).take(start), &mut std::io::sink()).unwrap();
+    source.read_exact(&mut expected).unwrap();
+    let target = e2e::harness::with_query("/opsml/files/download", &[("path", &path)]);
+    let range = format!("bytes={start}-{}", start + len - 1);
+    let reply = host.request("GET", &target, &[("Range", &range)], None);
+    assert_eq!(reply.status, 206, "{range}");
+    assert!(reply.body == expected, "{range}: wrong bytes");
     assert_eq!(
         got.headers.get("etag"),
         Some(format!("\"{}\"", sent.to_hex()).as_str()),

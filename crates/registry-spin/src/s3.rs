@@ -15,6 +15,7 @@ use registry_store::blobs::{
 };
 use registry_store::files::{self, FileRecord};
 use registry_store::{Result, Sql, StoreError};
+use std::collections::VecDeque;
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method,
@@ -28,6 +29,10 @@ const MAX_ERROR_BODY: usize = 64 << 10;
 const LIST_NOTHING: [(&str, &str); 2] = [("list-type", "2"), ("max-keys", "0")];
 /// The most bytes asked of a download stream per read.
 const READ_SIZE: u64 = 1 << 20;
+/// The bytes one ranged `GET` of a download asks for.
+const RANGE_SIZE: u64 = 8 << 20;
+/// How many ranged `GET`s of one download are answered at once.
+const RANGES_IN_FLIGHT: usize = 3;
 
 pub struct S3Store {
     config: S3Config,
@@ -526,32 +531,141 @@ impl PartTarget for Upload<'_> {
     }
 }
 
-/// A byte range of an object, streamed from the answer to one `GET`.
-struct Download {
-    // Dropped in this order: a stream before its body, a body before its response.
-    stream: Option<InputStream>,
-    _body: Option<IncomingBody>,
-    remaining: u64,
-    describe: String,
+/// Bytes of an object, fetched as ranged `GET`s of [`RANGE_SIZE`] with up to
+/// [`RANGES_IN_FLIGHT`] answers arriving at once: one connection gives one server thread's
+/// speed, and while the first range is read, the next ones are already coming (1 GiB from
+/// s3s-fs: 2 at once 1.3x, 3 at once 1.9x one request, 4 no better). A range read ahead holds
+/// at most [`RANGE_SIZE`] bytes.
+struct Download<'s> {
+    store: &'s S3Store,
+    key: String,
+    /// The file's path, for errors.
+    path: String,
+    /// The object's size: a range that covers it all may be answered with a plain 200.
+    object_size: u64,
+    /// The first byte not yet asked for, and the end of what was.
+    next: u64,
+    end: u64,
+    /// In order: the first is the one being handed out.
+    ranges: VecDeque<RangeAnswer>,
 }
 
-impl BlobSource for Download {
-    fn next_piece(&mut self) -> Result<Option<Vec<u8>>> {
-        if self.remaining == 0 {
-            return Ok(None);
+/// The answer to one ranged `GET`, read as it arrives.
+struct RangeAnswer {
+    // Dropped in this order: a stream before its body.
+    stream: InputStream,
+    _body: IncomingBody,
+    /// Bytes not yet read from the stream.
+    remaining: u64,
+    /// Read but not yet handed out.
+    arrived: Vec<u8>,
+}
+
+impl Download<'_> {
+    /// Asks for the next range; the first request's refusal is the one a missing object gets.
+    fn request_next(&mut self) -> Result<()> {
+        let (start, end) = (self.next, (self.next + RANGE_SIZE).min(self.end));
+        let whole = start == 0 && end == self.object_size;
+        let range = [("range", format!("bytes={start}-{}", end - 1))];
+        let response = self.store.send(
+            "GET",
+            Some(&self.key),
+            &[],
+            if whole { &[] } else { &range },
+            b"",
+        )?;
+        let status = response.status();
+        if status != 200 && status != 206 {
+            let text = read_body(response, MAX_ERROR_BODY);
+            let refusal = S3Error::from_response(status, &text);
+            return Err(if refusal.code == "NoSuchKey" {
+                StoreError::Corrupt(format!(
+                    "the bytes of {} are missing from {}; if every file is, check the bucket \
+                     and prefix in OPSML_STORAGE_URI",
+                    self.path,
+                    self.store.describe()
+                ))
+            } else {
+                self.store.failed(refusal)
+            });
         }
-        let Some(stream) = &self.stream else {
-            return Ok(None);
-        };
-        match stream.blocking_read(READ_SIZE.min(self.remaining)) {
-            Ok(piece) => {
-                self.remaining = self.remaining.saturating_sub(piece.len() as u64);
-                Ok(Some(piece))
+        if status == 200 && !whole {
+            return Err(StoreError::Backend(format!(
+                "{} ignored the Range header",
+                self.store.describe()
+            )));
+        }
+        let body = response
+            .consume()
+            .map_err(|()| StoreError::Backend("the download body was already taken".into()))?;
+        let stream = body
+            .stream()
+            .map_err(|()| StoreError::Backend("the download body cannot be read".into()))?;
+        self.ranges.push_back(RangeAnswer {
+            stream,
+            _body: body,
+            remaining: end - start,
+            arrived: Vec::new(),
+        });
+        self.next = end;
+        Ok(())
+    }
+
+    fn short(&self, range: &RangeAnswer, e: StreamError) -> StoreError {
+        StoreError::Backend(format!(
+            "{} ended a download {} bytes short: {e:?}",
+            self.store.describe(),
+            range.remaining
+        ))
+    }
+}
+
+impl BlobSource for Download<'_> {
+    fn next_piece(&mut self) -> Result<Option<Vec<u8>>> {
+        loop {
+            while self.ranges.len() < RANGES_IN_FLIGHT && self.next < self.end {
+                self.request_next()?;
             }
-            Err(e) => Err(StoreError::Backend(format!(
-                "{} ended the download {} bytes short: {e:?}",
-                self.describe, self.remaining
-            ))),
+            let Some(first) = self.ranges.front_mut() else {
+                return Ok(None);
+            };
+            if !first.arrived.is_empty() {
+                return Ok(Some(std::mem::take(&mut first.arrived)));
+            }
+            if first.remaining == 0 {
+                self.ranges.pop_front();
+                continue;
+            }
+            // Waits for any range to have bytes, and reads every one that does: the first
+            // is handed out, the others kept until their turn.
+            let pollables: Vec<_> = self
+                .ranges
+                .iter()
+                .filter(|r| r.remaining > 0)
+                .map(|r| r.stream.subscribe())
+                .collect();
+            wasi::io::poll::poll(&pollables.iter().collect::<Vec<_>>());
+            drop(pollables);
+            for index in 0..self.ranges.len() {
+                let range = &mut self.ranges[index];
+                if range.remaining == 0 {
+                    continue;
+                }
+                match range.stream.read(READ_SIZE.min(range.remaining)) {
+                    Ok(piece) => {
+                        range.remaining -= piece.len() as u64;
+                        if range.arrived.is_empty() {
+                            range.arrived = piece;
+                        } else {
+                            range.arrived.extend_from_slice(&piece);
+                        }
+                    }
+                    Err(e) => {
+                        let range = &self.ranges[index];
+                        return Err(self.short(range, e));
+                    }
+                }
+            }
         }
     }
 }
@@ -590,57 +704,21 @@ impl BlobStore for S3Store {
         start: u64,
         end: u64,
     ) -> Result<Box<dyn BlobSource + 's>> {
-        let end = end.min(file.size);
-        let describe = self.describe();
-        if end <= start {
-            return Ok(Box::new(Download {
-                stream: None,
-                _body: None,
-                remaining: 0,
-                describe,
-            }));
+        let mut download = Download {
+            store: self,
+            key: self.config.blob_key(&file.blob_id),
+            path: file.path.clone(),
+            object_size: file.size,
+            next: start,
+            end: end.min(file.size),
+            ranges: VecDeque::new(),
+        };
+        // The first request now: a missing object or a refusal is known before any answer
+        // to the client starts.
+        if download.next < download.end {
+            download.request_next()?;
         }
-        let key = self.config.blob_key(&file.blob_id);
-        let whole = start == 0 && end == file.size;
-        let range = [("range", format!("bytes={start}-{}", end - 1))];
-        let response = self.send(
-            "GET",
-            Some(&key),
-            &[],
-            if whole { &[] } else { &range },
-            b"",
-        )?;
-        let status = response.status();
-        if status != 200 && status != 206 {
-            let text = read_body(response, MAX_ERROR_BODY);
-            let refusal = S3Error::from_response(status, &text);
-            return Err(if refusal.code == "NoSuchKey" {
-                StoreError::Corrupt(format!(
-                    "the bytes of {} are missing from {describe}; if every file is, check the \
-                     bucket and prefix in OPSML_STORAGE_URI",
-                    file.path
-                ))
-            } else {
-                self.failed(refusal)
-            });
-        }
-        if status == 200 && !whole {
-            return Err(StoreError::Backend(format!(
-                "{describe} ignored the Range header"
-            )));
-        }
-        let body = response
-            .consume()
-            .map_err(|()| StoreError::Backend("the download body was already taken".into()))?;
-        let stream = body
-            .stream()
-            .map_err(|()| StoreError::Backend("the download body cannot be read".into()))?;
-        Ok(Box::new(Download {
-            stream: Some(stream),
-            _body: Some(body),
-            remaining: end - start,
-            describe,
-        }))
+        Ok(Box::new(download))
     }
 
     fn delete(&self, file: &FileRecord) -> Result<()> {
