@@ -86,11 +86,12 @@ fn version(body: VersionBody) -> Result<Value, ApiError> {
         request = request.with_build_tag(tag);
     }
     let db = open_database()?;
-    let existing = cards::versions(
+    let existing = cards::versions_for_next(
         &db,
         registry,
         &card::normalize(registry, &body.name),
         &card::normalize(registry, &body.repository),
+        &request.scope()?,
     )?;
     let next = next_version(&existing, &request)?;
     Ok(json!({ "version": next.to_string() }))

@@ -19,5 +19,5 @@ pub mod zip;
 pub use error::{CoreError, HttpError, Status};
 pub use filter::{FilterError, VersionFilter};
 pub use registry::{RegistryError, RegistryType};
-pub use semver::{next_version, Version, VersionError, VersionRequest, VersionType};
+pub use semver::{next_version, Version, VersionError, VersionRequest, VersionScope, VersionType};
 pub use write_path::{validate_prefix, validate_write_path, PathError, StorageKey};

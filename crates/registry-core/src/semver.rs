@@ -652,22 +652,6 @@ impl SuppliedVersion {
             SuppliedVersion::Partial { minor, .. } => *minor,
         }
     }
-
-    /// Whether an existing version is a candidate for the next one: the reference picks
-    /// candidates with a textual `LIKE '<prefix>%'` (so `1` also selected `10.0.0`); here the
-    /// same scope is applied to version numbers.
-    pub fn in_scope(&self, version_type: VersionType, version: &Version) -> bool {
-        let same_minor = || self.minor().is_none_or(|m| version.minor() == m);
-        match version_type {
-            VersionType::Major => true,
-            VersionType::Minor => version.major() == self.major(),
-            VersionType::Patch => version.major() == self.major() && same_minor(),
-            VersionType::Pre | VersionType::Build | VersionType::PreBuild => match self {
-                SuppliedVersion::Full(v) => version.finalized() == v.finalized(),
-                SuppliedVersion::Partial { .. } => version.major() == self.major() && same_minor(),
-            },
-        }
-    }
 }
 
 /// The inputs of `cards/version` other than the card's existing versions.
@@ -715,6 +699,60 @@ impl VersionRequest {
     }
 }
 
+/// Which stored versions are candidates for the next one, as equalities on the version
+/// numbers a store can filter by (`None` is any). The reference picks candidates with a
+/// textual `LIKE '<prefix>%'` (so `1` also selected `10.0.0`); here the same scope applies to
+/// version numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VersionScope {
+    pub major: Option<u64>,
+    pub minor: Option<u64>,
+    pub patch: Option<u64>,
+}
+
+impl VersionScope {
+    pub fn contains(&self, version: &Version) -> bool {
+        self.major.is_none_or(|m| version.major() == m)
+            && self.minor.is_none_or(|m| version.minor() == m)
+            && self.patch.is_none_or(|p| version.patch() == p)
+    }
+}
+
+impl VersionRequest {
+    /// The candidates' scope. [`next_version`] reads only the stored versions whose numbers are
+    /// at least the highest numbers in this scope (the highest candidate, its pre-releases and
+    /// builds, and any higher version it might step onto), so a store may send just those.
+    pub fn scope(&self) -> Result<VersionScope, VersionError> {
+        let Some(supplied) = self.supplied()? else {
+            return Ok(VersionScope::default());
+        };
+        let major = Some(supplied.major());
+        Ok(match (self.version_type, &supplied) {
+            (VersionType::Major, _) => VersionScope::default(),
+            (VersionType::Minor, _) => VersionScope {
+                major,
+                ..VersionScope::default()
+            },
+            (
+                VersionType::Pre | VersionType::Build | VersionType::PreBuild,
+                SuppliedVersion::Full(v),
+            ) => VersionScope {
+                major,
+                minor: Some(v.minor()),
+                patch: Some(v.patch()),
+            },
+            (
+                VersionType::Patch | VersionType::Pre | VersionType::Build | VersionType::PreBuild,
+                _,
+            ) => VersionScope {
+                major,
+                minor: supplied.minor(),
+                patch: None,
+            },
+        })
+    }
+}
+
 /// Chooses the version for a new card, as the reference's `cards/version` does, with two
 /// fixes: candidates are chosen by version numbers rather than by text prefix, and every
 /// existing version counts (the reference read only the 20 newest, so it could hand out a
@@ -726,16 +764,9 @@ pub fn next_version<S: AsRef<str>>(
     request: &VersionRequest,
 ) -> Result<Version, VersionError> {
     let supplied = request.supplied()?;
+    let scope = request.scope()?;
     let all = sort_desc_strs(existing)?;
-    let sorted: Vec<Version> = all
-        .iter()
-        .filter(|v| {
-            supplied
-                .as_ref()
-                .is_none_or(|s| s.in_scope(request.version_type, v))
-        })
-        .cloned()
-        .collect();
+    let sorted: Vec<Version> = all.iter().filter(|v| scope.contains(v)).cloned().collect();
 
     let step = |v: &Version| {
         request

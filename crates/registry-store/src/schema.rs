@@ -54,6 +54,11 @@ const MIGRATIONS: &[&[&str]] = &[&[
         blob_id TEXT PRIMARY KEY,
         upload_id TEXT NOT NULL
     )",
+], &[
+    // `cards/version` reads a card's highest version numbers and those above them
+    // (`cards::versions_for_next`): with this index, a few index entries, whatever the number
+    // of versions.
+    "CREATE INDEX IF NOT EXISTS opsml_cards_by_version ON opsml_cards (registry, name, repository, major, minor, patch)",
 ]];
 
 /// The number of the newest migration.
@@ -291,6 +296,31 @@ mod tests {
         db.execute("SELECT COUNT(*) FROM opsml_multipart_uploads", &[])
             .unwrap();
         assert_eq!(applied_version(&db.db).unwrap(), LATEST);
+    }
+
+    #[test]
+    fn cards_version_brings_an_older_database_its_index() {
+        let old = Sqlite::memory();
+        apply_upto(&old, 3);
+        let db = Migrating::new(old);
+        let scope = registry_core::VersionScope::default();
+        let versions = crate::cards::versions_for_next(
+            &db,
+            registry_core::RegistryType::Model,
+            "n",
+            "r",
+            &scope,
+        )
+        .unwrap();
+        assert!(versions.is_empty());
+        assert_eq!(applied_version(&db.db).unwrap(), LATEST);
+        let index = db
+            .execute(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'opsml_cards_by_version'",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(index[0].int(0).unwrap(), 1);
     }
 
     /// A database that another request migrates just after this request's statement failed.

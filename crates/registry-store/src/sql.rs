@@ -53,6 +53,10 @@ impl Row {
         }
     }
 
+    pub fn is_null(&self, i: usize) -> Result<bool> {
+        Ok(matches!(self.value(i)?, SqlValue::Null))
+    }
+
     pub fn int(&self, i: usize) -> Result<i64> {
         match self.value(i)? {
             SqlValue::Integer(v) => Ok(*v),
