@@ -4,6 +4,8 @@ temporary directory, stopped at the end of the session.
 * ``flow_host``: our host for the client flows (test_client_flows.py).
 * ``reference``: the opsml 2.2.4 reference server (client flows that are expected to fail on
   our host run against it too, to show that the flow itself is right; and the comparison).
+* ``login_host`` / ``login_reference``: ours and the reference with a login on (HTTP Basic,
+  ``LOGIN``), for the client flows that log in.
 * ``cmp_host``: a second, fresh host of ours for the side-by-side comparison, so that the
   comparison sees only the cards it seeded (the reference sees the same ones, plus whatever the
   reference-side flows registered under other names).
@@ -29,6 +31,23 @@ def flow_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def cmp_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = start_host(tmp_path_factory.mktemp("cmp-host"))
+    yield server
+    server.stop()
+
+
+LOGIN = ("ci-user", "pa:ss word")
+
+
+@pytest.fixture(scope="session")
+def login_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_host(tmp_path_factory.mktemp("login-host"), login=LOGIN)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def login_reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_reference(tmp_path_factory.mktemp("login-reference"), login=LOGIN)
     yield server
     server.stop()
 

@@ -15,6 +15,8 @@ unexpected pass fails the suite so the marker gets removed.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from support.semver import assert_versions
@@ -47,9 +49,33 @@ def any_server(request):
     return request.getfixturevalue("flow_host" if request.param == "ours" else "ref_flows_server")
 
 
+@pytest.fixture(params=["ours", "reference"])
+def login_server(request):
+    """Our host, then the reference server, each with its login on."""
+    return request.getfixturevalue("login_host" if request.param == "ours" else "login_reference")
+
+
 def assert_all_200(out: FlowResult) -> None:
     bad = [r for r in out.requests if r["status"] != 200]
     assert not bad, out.explain()
+
+
+# --- Login (OPSML_USERNAME / OPSML_PASSWORD) -------------------------------------------------------
+
+def test_the_client_logs_in_and_registers_and_loads_a_model(login_server, flow):
+    out = flow("data_model", login_server)
+    res = succeeded(out)
+    assert_all_200(out)
+    assert res["modelcard"]["version"] == "1.0.0", res
+    lm = res["loaded_model"]
+    assert lm["predictions_close_uid"] and lm["predictions_close_name"], lm
+
+
+def test_without_the_login_the_client_is_refused(login_server, flow):
+    out = flow("data_model", dataclasses.replace(login_server, login=None))
+    assert not out.ok, out.explain()
+    statuses = {r["status"] for r in out.requests}
+    assert statuses == {401}, out.explain()
 
 
 # --- DataCard + ModelCard ---------------------------------------------------------------------------

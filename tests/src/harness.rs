@@ -511,6 +511,12 @@ impl Host {
             io: Duration::from_secs(10),
         };
         let url = self.url("/opsml/healthcheck");
+        // With a login configured, the health check itself answers 401 without it (500 when
+        // half configured): an answer from the component is what readiness means then.
+        let login_set = self
+            .envs
+            .iter()
+            .any(|(k, v)| (k == "OPSML_USERNAME" || k == "OPSML_PASSWORD") && !v.is_empty());
         let started = Instant::now();
         loop {
             let child = self.child.as_mut().expect("spawned");
@@ -524,6 +530,7 @@ impl Host {
             let last = match http::send(self.addr(), "GET", "/opsml/healthcheck", &[], None, probe)
             {
                 Ok(r) if r.status == 200 => return Ok(()),
+                Ok(r) if login_set && (r.status == 401 || r.status == 500) => return Ok(()),
                 Ok(r) => format!("status {}", r.status),
                 Err(e) => e.to_string(),
             };

@@ -3,8 +3,8 @@
 
 use registry_core::card::{self, Card, CardDefaults};
 use registry_core::{next_version, RegistryType, VersionRequest, VersionType};
-use registry_spin::http::{json_body, send_result, RequestHead};
-use registry_spin::settings::WritePolicy;
+use registry_spin::http::{json_body, send_error, send_result, RequestHead};
+use registry_spin::settings::{authenticate, WritePolicy};
 use registry_spin::storage::{new_id, now_unix, open_database};
 use registry_spin::ApiError;
 use registry_store::cards;
@@ -16,6 +16,9 @@ use spin_sdk::http_component;
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let head = RequestHead::of(&req);
+    if let Err(e) = authenticate(&head) {
+        return send_error(out, &e).await;
+    }
     send_result(out, route(&head, req).await).await;
 }
 

@@ -8,6 +8,7 @@ use registry_core::validate_prefix;
 use registry_core::write_path::validate_read_path;
 use registry_core::zip::ZipWriter;
 use registry_spin::http::{send_bytes, send_error, send_result, start_stream, RequestHead};
+use registry_spin::settings::authenticate;
 use registry_spin::storage::{open_blobs, open_database};
 use registry_spin::ApiError;
 use registry_store::files::{self, FileRecord};
@@ -18,6 +19,9 @@ use spin_sdk::http_component;
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let head = RequestHead::of(&req);
+    if let Err(e) = authenticate(&head) {
+        return send_error(out, &e).await;
+    }
     if let Err(e) = head.expect_method(&[Method::Get]) {
         return send_error(out, &e).await;
     }

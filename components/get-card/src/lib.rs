@@ -3,7 +3,8 @@
 
 use registry_core::card;
 use registry_core::RegistryType;
-use registry_spin::http::{json_body, send_result, RequestHead};
+use registry_spin::http::{json_body, send_error, send_result, RequestHead};
+use registry_spin::settings::authenticate;
 use registry_spin::storage::open_database;
 use registry_spin::ApiError;
 use registry_store::cards;
@@ -16,6 +17,9 @@ use spin_sdk::http_component;
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let head = RequestHead::of(&req);
+    if let Err(e) = authenticate(&head) {
+        return send_error(out, &e).await;
+    }
     if head.path == "/opsml/cards/list" {
         // The one answer that is not built as a `Value`: cards go out as stored.
         return send_result(out, list(&head, req).await).await;

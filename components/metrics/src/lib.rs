@@ -1,8 +1,8 @@
 //! `metrics`: run metrics. `PUT /opsml/metrics` records metrics (a write: the prod token is
 //! needed in production); `POST /opsml/metrics` reads a run's metrics or their names.
 
-use registry_spin::http::{json_body, send_result, RequestHead};
-use registry_spin::settings::WritePolicy;
+use registry_spin::http::{json_body, send_error, send_result, RequestHead};
+use registry_spin::settings::{authenticate, WritePolicy};
 use registry_spin::storage::open_database;
 use registry_spin::ApiError;
 use registry_store::metrics::{self, Metric};
@@ -14,6 +14,9 @@ use spin_sdk::http_component;
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let head = RequestHead::of(&req);
+    if let Err(e) = authenticate(&head) {
+        return send_error(out, &e).await;
+    }
     send_result(out, route(&head, req).await).await;
 }
 

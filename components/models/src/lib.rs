@@ -9,8 +9,8 @@
 use registry_core::card;
 use registry_core::write_path::{client_path, DEPLOYMENT_FOLDER};
 use registry_core::{validate_write_path, RegistryType};
-use registry_spin::http::{json_body, send_result, RequestHead};
-use registry_spin::settings::WritePolicy;
+use registry_spin::http::{json_body, send_error, send_result, RequestHead};
+use registry_spin::settings::{authenticate, WritePolicy};
 use registry_spin::storage::{new_id, now_unix, open_blobs, open_database};
 use registry_spin::ApiError;
 use registry_store::blobs::BlobStore;
@@ -30,6 +30,9 @@ const MAX_METADATA_BYTES: u64 = 16 << 20;
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let head = RequestHead::of(&req);
+    if let Err(e) = authenticate(&head) {
+        return send_error(out, &e).await;
+    }
     send_result(out, route(&head, req).await).await;
 }
 

@@ -8,8 +8,8 @@
 
 use registry_core::multipart::{boundary_from_content_type, Event, MultipartParser};
 use registry_core::{validate_prefix, validate_write_path};
-use registry_spin::http::{send_result, RequestHead};
-use registry_spin::settings::{digest_algorithm, UploadLimits, WritePolicy};
+use registry_spin::http::{send_error, send_result, RequestHead};
+use registry_spin::settings::{authenticate, digest_algorithm, UploadLimits, WritePolicy};
 use registry_spin::storage::{new_id, now_unix, open_blobs, open_database};
 use registry_spin::ApiError;
 use registry_store::blobs::{BlobSink, BlobStore};
@@ -26,6 +26,9 @@ const TOUCH_EVERY_BYTES: u64 = 8 << 20;
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let head = RequestHead::of(&req);
+    if let Err(e) = authenticate(&head) {
+        return send_error(out, &e).await;
+    }
     let result = match head.path.as_str() {
         "/opsml/files/upload" => upload(&head, req),
         "/opsml/files/delete" => delete(&head),

@@ -7,6 +7,7 @@
 pub mod card;
 pub mod error;
 pub mod filter;
+pub mod login;
 pub mod multipart;
 pub mod naming;
 pub mod prod_token;

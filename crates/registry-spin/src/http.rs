@@ -15,6 +15,8 @@ pub const MAX_JSON_BODY_BYTES: usize = 4 * 1024 * 1024;
 pub struct ApiError {
     pub status: u16,
     pub detail: String,
+    /// `WWW-Authenticate`, sent with a login refusal.
+    pub challenge: Option<&'static str>,
 }
 
 impl ApiError {
@@ -22,6 +24,7 @@ impl ApiError {
         Self {
             status,
             detail: detail.into(),
+            challenge: None,
         }
     }
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -226,12 +229,13 @@ pub async fn send_json(out: ResponseOutparam, status: u16, value: &impl serde::S
 }
 
 pub async fn send_error(out: ResponseOutparam, error: &ApiError) {
-    send_json(
-        out,
-        error.status,
-        &serde_json::json!({ "detail": error.detail }),
-    )
-    .await;
+    let mut headers = vec![("content-type", "application/json".to_string())];
+    if let Some(challenge) = error.challenge {
+        headers.push(("www-authenticate", challenge.to_string()));
+    }
+    let body = serde_json::to_vec(&serde_json::json!({ "detail": error.detail }))
+        .expect("answers serialize to JSON");
+    send_bytes(out, error.status, &headers, body).await;
 }
 
 /// Sends `result` as JSON (200) or as its error.

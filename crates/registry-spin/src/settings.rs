@@ -48,6 +48,25 @@ impl WritePolicy {
     }
 }
 
+/// The login every request needs when `username` and `password` are set (HTTP Basic, as the
+/// opsml 2.2.4 server with its login on; see `registry_core::login`). Checked before anything
+/// else, the body unread.
+pub fn authenticate(head: &RequestHead) -> Result<(), ApiError> {
+    let authorization = head.header("authorization");
+    registry_core::login::check(
+        &variable("username"),
+        &variable("password"),
+        authorization.as_deref(),
+    )
+    .map_err(|refusal| {
+        let mut error = ApiError::from(refusal);
+        if error.status == 401 {
+            error.challenge = Some(registry_core::login::CHALLENGE);
+        }
+        error
+    })
+}
+
 /// The content digest chosen for the deployment (`digest_algorithm`: blake3 or sha256).
 pub fn digest_algorithm() -> Result<DigestAlgorithm, ApiError> {
     let name = variable("digest_algorithm");

@@ -36,6 +36,8 @@ class Server:
     proc: subprocess.Popen
     workdir: Path
     log_path: Path
+    # The HTTP Basic login the server requires, if any (OPSML_USERNAME, OPSML_PASSWORD).
+    login: Optional[Tuple[str, str]] = None
 
     @property
     def url(self) -> str:
@@ -53,7 +55,8 @@ class Server:
         stop_group(self.proc, grace=10)
 
 
-def _spawn(name: str, cmd: List[str], env: Dict[str, str], workdir: Path, port: int) -> Server:
+def _spawn(name: str, cmd: List[str], env: Dict[str, str], workdir: Path, port: int,
+           login: Optional[Tuple[str, str]] = None) -> Server:
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / f"{name}.log"
     log = open(log_path, "wb")
@@ -62,7 +65,7 @@ def _spawn(name: str, cmd: List[str], env: Dict[str, str], workdir: Path, port: 
         start_new_session=True,
     )
     log.close()
-    server = Server(name, port, proc, workdir, log_path)
+    server = Server(name, port, proc, workdir, log_path, login)
     atexit.register(server.stop)  # also when the session dies before its fixtures' teardown
     deadline = time.monotonic() + STARTUP_TIMEOUT
     last = ""
@@ -70,7 +73,7 @@ def _spawn(name: str, cmd: List[str], env: Dict[str, str], workdir: Path, port: 
         if proc.poll() is not None:
             raise RuntimeError(f"{name} exited with {proc.returncode} during start-up:\n{server.log_tail()}")
         try:
-            r = httpx.get(f"{server.api}/healthcheck", timeout=2)
+            r = httpx.get(f"{server.api}/healthcheck", timeout=2, auth=login)
             if r.status_code == 200:
                 return server
             last = f"{r.status_code} {r.text[:200]}"
@@ -133,9 +136,10 @@ def runtime() -> Tuple[str, Path]:
     raise RuntimeError(f"OPSML_TEST_RUNTIME={name!r}: expected opsml-host or spin")
 
 
-def start_host(workdir: Path, env: Optional[Dict[str, str]] = None) -> Server:
+def start_host(workdir: Path, env: Optional[Dict[str, str]] = None,
+               login: Optional[Tuple[str, str]] = None) -> Server:
     """OUR registry: spin.toml and the dev runtime-config under the runtime of this run, state
-    in workdir."""
+    in workdir; with `login`, every route needs that username and password."""
     name, binary = runtime()
     port = free_port()
     state = workdir / "state"
@@ -147,11 +151,13 @@ def start_host(workdir: Path, env: Optional[Dict[str, str]] = None) -> Server:
         "--runtime-config-file", str(ROOT / "runtime-config" / "dev.toml"),
     ]
     storage = backend_env(workdir.name.replace("-", "_").lower())
-    return _spawn(name, cmd, clean_env(**{**storage, **(env or {})}), workdir, port)
+    credentials = {"OPSML_USERNAME": login[0], "OPSML_PASSWORD": login[1]} if login else {}
+    return _spawn(name, cmd, clean_env(**{**storage, **(env or {}), **credentials}), workdir, port, login)
 
 
-def start_reference(workdir: Path) -> Server:
-    """The REFERENCE: opsml 2.2.4's own server (SQLite + local storage), from this venv."""
+def start_reference(workdir: Path, login: Optional[Tuple[str, str]] = None) -> Server:
+    """The REFERENCE: opsml 2.2.4's own server (SQLite + local storage), from this venv; with
+    `login`, started with its login on (`--login`) and that username and password."""
     exe = Path(sys.executable).parent / "opsml-uvicorn-server"
     if not exe.exists():
         found = shutil.which("opsml-uvicorn-server")
@@ -159,11 +165,15 @@ def start_reference(workdir: Path) -> Server:
             raise RuntimeError("opsml-uvicorn-server is not installed (pip install 'opsml[server]==2.2.4')")
         exe = Path(found)
     port = free_port()
+    credentials = {"OPSML_USERNAME": login[0], "OPSML_PASSWORD": login[1]} if login else {}
     env = clean_env(
         OPSML_TRACKING_URI=f"sqlite:///{workdir}/ref.db",
         OPSML_STORAGE_URI=str(workdir / "store"),
+        **credentials,
     )
-    return _spawn("reference", [str(exe), "--port", str(port)], env, workdir, port)
+    # Its --login flag is parsed with bool(): any non-empty value turns it on.
+    flags = ["--login", "on"] if login else []
+    return _spawn("reference", [str(exe), "--port", str(port), *flags], env, workdir, port, login)
 
 
 # --- client flows ---------------------------------------------------------------------------------
@@ -204,7 +214,10 @@ def run_flow(flow: str, server: Server, workdir: Path, timeout: float = 240) -> 
     """Runs flows/<flow>.py with the venv's python, OPSML_TRACKING_URI=<server> and workdir as
     its CWD; returns its JSON result and the requests it made."""
     workdir.mkdir(parents=True, exist_ok=True)
-    env = clean_env(OPSML_TRACKING_URI=server.url, PYTHONPATH=str(FLOWS), PYTHONDONTWRITEBYTECODE="1")
+    # The client sends the server's login, as a data scientist would set it.
+    credentials = {"OPSML_USERNAME": server.login[0], "OPSML_PASSWORD": server.login[1]} if server.login else {}
+    env = clean_env(OPSML_TRACKING_URI=server.url, PYTHONPATH=str(FLOWS), PYTHONDONTWRITEBYTECODE="1",
+                    **credentials)
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, str(FLOWS / f"{flow}.py")], cwd=workdir, env=env, stdin=subprocess.DEVNULL,
