@@ -80,7 +80,27 @@ pub fn component_wasm(package: &str) -> PathBuf {
 fn cargo(args: &[&str]) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let started = Instant::now();
-    let output = Command::new(&cargo)
+    let mut command = Command::new(&cargo);
+    // What `cargo test` sets for this test process is not the developer's environment: ring's
+    // build script watches CARGO_MANIFEST_DIR, so inheriting it made this build and every
+    // top-level `cargo` rebuild ring, rustls, wasmtime-wasi-http and the host in turn.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+            || name == "CARGO_PRIMARY_PACKAGE"
+            || name == "CARGO_TARGET_TMPDIR"
+        {
+            command.env_remove(name.as_ref());
+        }
+    }
+    let output = command
         .args(args)
         .current_dir(workspace_root())
         .stdin(Stdio::null())
