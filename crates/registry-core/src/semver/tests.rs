@@ -111,10 +111,10 @@ const REFERENCE_CASES: &[Case] = &[
     (&["1.0.0-rc.1"], "pre", None, Some("beta"), None, Ok("1.0.0-rc.2")), // ref: 200 1.0.0-rc.2
 ];
 
-fn run(case: &Case) -> Result<String, &'static str> {
-    let (existing, version_type, supplied, pre_tag, build_tag, _) = *case;
-    let version_type = VersionType::parse(version_type).map_err(|e| kind(&e))?;
-    let mut request = VersionRequest::new(version_type);
+/// A case's `cards/version` request.
+fn request_of(case: &Case) -> Result<VersionRequest, VersionError> {
+    let (_, version_type, supplied, pre_tag, build_tag, _) = *case;
+    let mut request = VersionRequest::new(VersionType::parse(version_type)?);
     if let Some(v) = supplied {
         request = request.with_version(v);
     }
@@ -124,7 +124,12 @@ fn run(case: &Case) -> Result<String, &'static str> {
     if let Some(t) = build_tag {
         request = request.with_build_tag(t);
     }
-    next_version(existing, &request)
+    Ok(request)
+}
+
+fn run(case: &Case) -> Result<String, &'static str> {
+    let request = request_of(case).map_err(|e| kind(&e))?;
+    next_version(case.0, &request)
         .map(|v| v.to_string())
         .map_err(|e| kind(&e))
 }
@@ -532,23 +537,13 @@ fn narrowed<'a>(existing: &[&'a str], scope: &VersionScope) -> Vec<&'a str> {
 #[test]
 fn next_version_from_the_narrowed_versions_is_the_same() {
     for case in REFERENCE_CASES {
-        let (existing, version_type, supplied, pre_tag, build_tag, _) = *case;
-        let (Ok(version_type), true) = (
-            VersionType::parse(version_type),
+        let existing = case.0;
+        let (Ok(request), true) = (
+            request_of(case),
             existing.iter().all(|v| Version::parse(v).is_ok()),
         ) else {
             continue;
         };
-        let mut request = VersionRequest::new(version_type);
-        if let Some(v) = supplied {
-            request = request.with_version(v);
-        }
-        if let Some(t) = pre_tag {
-            request = request.with_pre_tag(t);
-        }
-        if let Some(t) = build_tag {
-            request = request.with_build_tag(t);
-        }
         let Ok(scope) = request.scope() else { continue };
         assert_eq!(
             next_version(&narrowed(existing, &scope), &request),
