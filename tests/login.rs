@@ -19,13 +19,14 @@ fn basic(credentials: &str) -> String {
 }
 
 /// What [`each_route`]'s requests get when let in (no model has metrics: a 404 from `models`).
-const LET_IN: [(&str, u16); 6] = [
+const LET_IN: [(&str, u16); 7] = [
     ("get-card", 200),
     ("create-card", 200),
     ("upload", 200),
     ("download", 200),
     ("metrics", 200),
     ("models", 404),
+    ("admin", 200),
 ];
 
 /// One request per component, as the client makes them.
@@ -69,12 +70,21 @@ fn each_route(host: &Host, auth: &[(&str, &str)]) -> Vec<(&'static str, u16, Str
             "models",
             post("/opsml/models/metrics", json!({"uid": "none"})),
         ),
+        reply(
+            "admin",
+            host.request("GET", "/opsml/admin/whoami", auth, None),
+        ),
     ]
 }
 
 #[test]
 fn with_a_login_every_route_needs_it() {
-    let host = Host::start(&[("OPSML_USERNAME", USER), ("OPSML_PASSWORD", PASSWORD)]);
+    // Failures are not limited here: each route gets every wrong identity.
+    let host = Host::start(&[
+        ("OPSML_USERNAME", USER),
+        ("OPSML_PASSWORD", PASSWORD),
+        ("OPSML_MAX_LOGIN_FAILURES", "0"),
+    ]);
     let refused: [(&str, Option<String>); 6] = [
         ("no header", None),
         ("wrong password", Some(basic(&format!("{USER}:nope")))),

@@ -6,6 +6,8 @@ temporary directory, stopped at the end of the session.
   our host run against it too, to show that the flow itself is right; and the comparison).
 * ``login_host`` / ``login_reference``: ours and the reference with a login on (HTTP Basic,
   ``LOGIN``), for the client flows that log in.
+* ``token_host``: ours with the first admin (``ADMIN_TOKEN``) and no shared login: the client
+  flows that use an API token as their password.
 * ``cmp_host``: a second, fresh host of ours for the side-by-side comparison, so that the
   comparison sees only the cards it seeded (the reference sees the same ones, plus whatever the
   reference-side flows registered under other names).
@@ -41,6 +43,18 @@ LOGIN = ("ci-user", "pa:ss word")
 @pytest.fixture(scope="session")
 def login_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = start_host(tmp_path_factory.mktemp("login-host"), login=LOGIN)
+    yield server
+    server.stop()
+
+
+ADMIN_TOKEN = "python-admin-token-0123456789abcdef-xyz"
+
+
+@pytest.fixture(scope="session")
+def token_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    # The admin token as the Basic password, so that the health check gets in.
+    server = start_host(tmp_path_factory.mktemp("token-host"), env={"OPSML_ADMIN_TOKEN": ADMIN_TOKEN},
+                        login=("admin", ADMIN_TOKEN))
     yield server
     server.stop()
 

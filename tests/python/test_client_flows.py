@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import httpx
 import pytest
+
+from conftest import ADMIN_TOKEN
 
 from support.semver import assert_versions
 from support.servers import FlowResult, run_flow
@@ -76,6 +79,38 @@ def test_without_the_login_the_client_is_refused(login_server, flow):
     assert not out.ok, out.explain()
     statuses = {r["status"] for r in out.requests}
     assert statuses == {401}, out.explain()
+
+
+# --- API tokens as OPSML_PASSWORD --------------------------------------------------------------------
+
+def make_token(server, scope: str, repositories) -> tuple[str, str]:
+    r = httpx.post(f"{server.api}/admin/tokens", timeout=10,
+                   headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                   json={"name": f"python {scope}", "scope": scope, "repositories": repositories})
+    assert r.status_code == 200, r.text
+    return r.json()["id"], r.json()["token"]
+
+
+def test_a_write_token_for_one_repository_registers_and_loads_a_model(token_host, flow):
+    token_id, token = make_token(token_host, "write", ["test-repo"])
+    out = flow("data_model", dataclasses.replace(token_host, login=("ci", token)))
+    res = succeeded(out)
+    assert_all_200(out)
+    assert res["modelcard"]["version"] == "1.0.0", res
+    audit = httpx.get(f"{token_host.api}/admin/audit", timeout=10,
+                      params={"identity": f"token:{token_id}", "limit": 1000},
+                      headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()["records"]
+    created = sorted((r["registry"], r["name"]) for r in audit if r["action"] == "card.create")
+    assert created == [("data", "my-data"), ("model", "my-model")], audit
+    assert any(r["action"] == "file.upload" for r in audit), audit
+
+
+def test_a_read_token_is_refused_the_writes(token_host, flow):
+    _, token = make_token(token_host, "read", ["test-repo"])
+    out = flow("data_model", dataclasses.replace(token_host, login=("ci", token)))
+    assert not out.ok, out.explain()
+    statuses = {r["status"] for r in out.requests}
+    assert 403 in statuses and statuses <= {200, 403}, out.explain()
 
 
 # --- DataCard + ModelCard ---------------------------------------------------------------------------

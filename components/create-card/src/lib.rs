@@ -1,13 +1,18 @@
 //! `create-card`: the card writes — next version, create, update, delete.
-//! Create, update and delete need the prod token in production; `cards/version` only reads.
+//! Create, update and delete need the `write` scope in the card's repository (and the prod
+//! token in production), and each is recorded in the audit trail in its own transaction;
+//! `cards/version` only reads.
 
+use registry_core::access::Scope;
 use registry_core::card::{self, Card, CardDefaults};
 use registry_core::{next_version, RegistryType, VersionRequest, VersionType};
 use registry_spin::http::{json_body, send_error, send_result, RequestHead};
-use registry_spin::settings::{authenticate, WritePolicy};
+use registry_spin::settings::{authenticate, Caller, WritePolicy};
 use registry_spin::storage::{new_id, now_unix, open_database};
 use registry_spin::ApiError;
+use registry_store::audit::{self, AuditRecord};
 use registry_store::cards;
+use registry_store::sql::transaction;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
@@ -16,29 +21,34 @@ use spin_sdk::http_component;
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let head = RequestHead::of(&req);
-    if let Err(e) = authenticate(&head) {
-        return send_error(out, &e).await;
-    }
-    send_result(out, route(&head, req).await).await;
+    let caller = match authenticate(&head) {
+        Ok(caller) => caller,
+        Err(e) => return send_error(out, &e).await,
+    };
+    send_result(out, route(&head, req, &caller).await).await;
 }
 
-async fn route(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiError> {
+async fn route(
+    head: &RequestHead,
+    req: IncomingRequest,
+    caller: &Caller,
+) -> Result<Value, ApiError> {
     head.expect_method(&[Method::Post])?;
     let policy = WritePolicy::load();
     match head.path.as_str() {
-        "/opsml/cards/version" => version(json_body(req).await?),
+        "/opsml/cards/version" => version(json_body(req).await?, caller),
         "/opsml/cards/create" => {
             // The token is checked before the body is read, as in the reference.
             policy.authorize(head)?;
-            create(json_body(req).await?, &policy)
+            create(json_body(req).await?, &policy, caller)
         }
         "/opsml/cards/update" => {
             policy.authorize(head)?;
-            update(json_body(req).await?, &policy)
+            update(json_body(req).await?, &policy, caller)
         }
         "/opsml/cards/delete" => {
             policy.authorize(head)?;
-            delete(json_body(req).await?)
+            delete(json_body(req).await?, caller)
         }
         _ => Err(ApiError::not_found("Not Found")),
     }
@@ -76,8 +86,10 @@ struct VersionBody {
     build_tag: Option<String>,
 }
 
-fn version(body: VersionBody) -> Result<Value, ApiError> {
+fn version(body: VersionBody, caller: &Caller) -> Result<Value, ApiError> {
     let registry = registry(&body.table_name, &body.registry_type)?;
+    let repository = card::normalize(registry, &body.repository);
+    caller.require(Scope::Read, Some(&repository))?;
     let mut request = VersionRequest::new(VersionType::parse(&body.version_type)?);
     if let Some(supplied) = body.version {
         request = request.with_version(supplied.version);
@@ -93,7 +105,7 @@ fn version(body: VersionBody) -> Result<Value, ApiError> {
         &db,
         registry,
         &card::normalize(registry, &body.name),
-        &card::normalize(registry, &body.repository),
+        &repository,
         &request.scope()?,
     )?;
     let next = next_version(&existing, &request)?;
@@ -119,15 +131,31 @@ fn defaults(policy: &WritePolicy) -> CardDefaults {
     }
 }
 
-fn create(body: CardBody, policy: &WritePolicy) -> Result<Value, ApiError> {
+/// The audit record of a write to `card`.
+fn card_audit(caller: &Caller, action: &str, card: &Card) -> AuditRecord {
+    AuditRecord {
+        registry: Some(card.registry.as_str().to_string()),
+        repository: Some(card.repository.clone()),
+        name: Some(card.name.clone()),
+        version: Some(card.version.to_string()),
+        ..caller.audit(action, card.uid.clone())
+    }
+}
+
+fn create(body: CardBody, policy: &WritePolicy, caller: &Caller) -> Result<Value, ApiError> {
     let registry = registry(&body.table_name, &body.registry_type)?;
     let mut card = Card::from_fields(registry, body.card, &defaults(policy))?;
+    caller.require(Scope::Write, Some(&card.repository))?;
     let db = open_database()?;
     if registry == RegistryType::Project && card.record["project_id"].is_null() {
         let id = cards::project_id(&db, &card.name, &card.repository)?;
         card.record.insert("project_id".into(), json!(id));
     }
-    cards::insert(&db, &card)?;
+    let record = card_audit(caller, "card.create", &card);
+    transaction(&db, |tx| {
+        cards::insert(tx, &card)?;
+        audit::record(tx, &record)
+    })?;
     Ok(json!({ "registered": true }))
 }
 
@@ -140,23 +168,67 @@ fn uid_of(card: &Map<String, Value>) -> Result<String, ApiError> {
     }
 }
 
+/// The repository a stored card is in.
+fn repository_of(card: &Map<String, Value>) -> &str {
+    card.get("repository")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
 /// Changes the given fields of an existing card; `updated` is false if there is no such card.
-fn update(body: CardBody, policy: &WritePolicy) -> Result<Value, ApiError> {
+/// Moving a card to another repository needs `write` in both.
+fn update(body: CardBody, policy: &WritePolicy, caller: &Caller) -> Result<Value, ApiError> {
     let registry = registry(&body.table_name, &body.registry_type)?;
     let uid = uid_of(&body.card)?;
     let db = open_database()?;
     let Some(mut fields) = cards::get(&db, registry, &uid)? else {
+        caller.require_scope(Scope::Write)?;
         return Ok(json!({ "updated": false }));
     };
+    caller.require(Scope::Write, Some(repository_of(&fields)))?;
     fields.extend(body.card);
     let card = Card::from_fields(registry, fields, &defaults(policy))?;
-    Ok(json!({ "updated": cards::update(&db, &card)? }))
+    caller.require(Scope::Write, Some(&card.repository))?;
+    let record = card_audit(caller, "card.update", &card);
+    let updated = transaction(&db, |tx| {
+        let updated = cards::update(tx, &card)?;
+        if updated {
+            audit::record(tx, &record)?;
+        }
+        Ok(updated)
+    })?;
+    Ok(json!({ "updated": updated }))
 }
 
 /// Deletes a card by uid; `deleted` is true once it is gone (also if it never existed).
-fn delete(body: CardBody) -> Result<Value, ApiError> {
+fn delete(body: CardBody, caller: &Caller) -> Result<Value, ApiError> {
     let registry = registry(&body.table_name, &body.registry_type)?;
     let uid = uid_of(&body.card)?;
-    cards::delete(&open_database()?, registry, &uid)?;
+    let db = open_database()?;
+    let Some(existing) = cards::get(&db, registry, &uid)? else {
+        caller.require_scope(Scope::Write)?;
+        return Ok(json!({ "deleted": true }));
+    };
+    let repository = repository_of(&existing).to_string();
+    caller.require(Scope::Write, Some(&repository))?;
+    let text = |key: &str| {
+        existing
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let record = AuditRecord {
+        registry: Some(registry.as_str().to_string()),
+        repository: Some(repository),
+        name: text("name"),
+        version: text("version"),
+        ..caller.audit("card.delete", uid.clone())
+    };
+    transaction(&db, |tx| {
+        if cards::delete(tx, registry, &uid)?.is_some() {
+            audit::record(tx, &record)?;
+        }
+        Ok(())
+    })?;
     Ok(json!({ "deleted": true }))
 }

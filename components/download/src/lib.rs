@@ -2,7 +2,9 @@
 //! in memory), with its size and its content digest as `ETag`, a single `Range` (206/416) and
 //! `If-None-Match` (304); `files/list`, `files/list/info`
 //! and `files/exists` answer from the file manifests, so a file is seen only once fully stored.
+//! Each needs `read` in the repository of its `path` (a registry folder itself: in all).
 
+use registry_core::access::Scope;
 use registry_core::range::{if_none_match, RangeRequest};
 use registry_core::validate_prefix;
 use registry_core::write_path::validate_read_path;
@@ -19,10 +21,11 @@ use spin_sdk::http_component;
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let head = RequestHead::of(&req);
-    if let Err(e) = authenticate(&head) {
-        return send_error(out, &e).await;
-    }
-    if let Err(e) = head.expect_method(&[Method::Get]) {
+    // Every route reads under `path`: `read` in its repository.
+    let allowed = authenticate(&head)
+        .and_then(|caller| caller.require_at_path(Scope::Read, &head))
+        .and_then(|()| head.expect_method(&[Method::Get]));
+    if let Err(e) = allowed {
         return send_error(out, &e).await;
     }
     match head.path.as_str() {

@@ -1,10 +1,12 @@
 //! `get-card`: health, registry tables and every card read (uid, list, repositories, names,
-//! project ids).
+//! project ids). A caller limited to some repositories sees only those: a read that names
+//! another is refused (403), and listings leave the others out.
 
+use registry_core::access::Scope;
 use registry_core::card;
 use registry_core::RegistryType;
 use registry_spin::http::{json_body, send_error, send_result, RequestHead};
-use registry_spin::settings::authenticate;
+use registry_spin::settings::{authenticate, Caller};
 use registry_spin::storage::open_database;
 use registry_spin::ApiError;
 use registry_store::cards;
@@ -17,17 +19,22 @@ use spin_sdk::http_component;
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let head = RequestHead::of(&req);
-    if let Err(e) = authenticate(&head) {
-        return send_error(out, &e).await;
-    }
+    let caller = match authenticate(&head) {
+        Ok(caller) => caller,
+        Err(e) => return send_error(out, &e).await,
+    };
     if head.path == "/opsml/cards/list" {
         // The one answer that is not built as a `Value`: cards go out as stored.
-        return send_result(out, list(&head, req).await).await;
+        return send_result(out, list(&head, req, &caller).await).await;
     }
-    send_result(out, route(&head, req).await).await;
+    send_result(out, route(&head, req, &caller).await).await;
 }
 
-async fn route(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiError> {
+async fn route(
+    head: &RequestHead,
+    req: IncomingRequest,
+    caller: &Caller,
+) -> Result<Value, ApiError> {
     match head.path.as_str() {
         "/opsml/healthcheck" => {
             head.expect_method(&[Method::Get])?;
@@ -39,13 +46,20 @@ async fn route(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiErr
         }
         "/opsml/cards/uid" => {
             head.expect_method(&[Method::Post])?;
+            // Whether a uid is taken (the client asks before it registers) says nothing of
+            // any repository.
+            caller.require_scope(Scope::Read)?;
             uid_exists(json_body(req).await?)
         }
         "/opsml/cards/repositories" => {
             head.expect_method(&[Method::Get])?;
             let registry = RegistryType::parse(&required_query(head, "registry_type")?)?;
             let db = open_database()?;
-            Ok(json!({ "repositories": cards::repositories(&db, registry)? }))
+            let mut repositories = cards::repositories(&db, registry)?;
+            if let Some(readable) = caller.identity.readable_repositories() {
+                repositories.retain(|r| readable.contains(r));
+            }
+            Ok(json!({ "repositories": repositories }))
         }
         "/opsml/cards/names" => {
             head.expect_method(&[Method::Get])?;
@@ -55,12 +69,29 @@ async fn route(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiErr
                 .filter(|r| !r.is_empty())
                 .map(|r| card::normalize(registry, &r));
             let db = open_database()?;
-            Ok(json!({ "names": cards::names(&db, registry, repository.as_deref())? }))
+            let names = match (repository, caller.identity.readable_repositories()) {
+                (Some(repository), _) => {
+                    caller.require(Scope::Read, Some(&repository))?;
+                    cards::names(&db, registry, Some(&repository))?
+                }
+                (None, None) => cards::names(&db, registry, None)?,
+                (None, Some(readable)) => {
+                    let mut names = Vec::new();
+                    for repository in readable {
+                        names.extend(cards::names(&db, registry, Some(&repository))?);
+                    }
+                    names.sort();
+                    names.dedup();
+                    names
+                }
+            };
+            Ok(json!({ "names": names }))
         }
         "/opsml/projects/id" => {
             head.expect_method(&[Method::Get])?;
             let name = required_query(head, "project_name")?;
             let repository = required_query(head, "repository")?;
+            caller.require(Scope::Read, Some(&repository))?;
             let db = open_database()?;
             Ok(json!({ "project_id": cards::project_id(&db, &name, &repository)? }))
         }
@@ -103,10 +134,15 @@ fn uid_exists(body: UidBody) -> Result<Value, ApiError> {
     Ok(json!({ "uid_exists": cards::get(&db, registry, &body.uid)?.is_some() }))
 }
 
-async fn list(head: &RequestHead, req: IncomingRequest) -> Result<cards::CardList, ApiError> {
+async fn list(
+    head: &RequestHead,
+    req: IncomingRequest,
+    caller: &Caller,
+) -> Result<cards::CardList, ApiError> {
     head.expect_method(&[Method::Post])?;
     let body: ListRequest = json_body(req).await?;
-    let (registry, query) = body.into_query()?;
+    let (registry, mut query) = body.into_query()?;
+    caller.restrict(&mut query)?;
     let db = open_database()?;
     Ok(cards::CardList {
         cards: cards::list_stored(&db, registry, &query)?,

@@ -5,12 +5,16 @@
 //! (`model_registry/<repository>/<name>/v<version>`), with a `model-settings.json`.
 //! `POST /opsml/models/compare_metrics` compares a challenger model's run metrics with its
 //! champions'; `POST /opsml/models/metrics` (legacy) answers a model's run metrics.
+//! Reads need `read` in the model's repository (a caller limited to some repositories finds
+//! models only there); registering needs `write` there, and each file it writes or replaces
+//! is recorded in the audit trail.
 
+use registry_core::access::Scope;
 use registry_core::card;
 use registry_core::write_path::{client_path, DEPLOYMENT_FOLDER};
 use registry_core::{validate_write_path, RegistryType};
 use registry_spin::http::{json_body, send_error, send_result, RequestHead};
-use registry_spin::settings::{authenticate, WritePolicy};
+use registry_spin::settings::{authenticate, Caller, WritePolicy};
 use registry_spin::storage::{new_id, now_unix, open_blobs, open_database};
 use registry_spin::ApiError;
 use registry_store::blobs::BlobStore;
@@ -18,7 +22,7 @@ use registry_store::cards;
 use registry_store::files::{self, FileRecord};
 use registry_store::list_request::ListRequest;
 use registry_store::metrics::{self, Metric};
-use registry_store::Sql;
+use registry_store::{audit, Sql};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
@@ -30,22 +34,27 @@ const MAX_METADATA_BYTES: u64 = 16 << 20;
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let head = RequestHead::of(&req);
-    if let Err(e) = authenticate(&head) {
-        return send_error(out, &e).await;
-    }
-    send_result(out, route(&head, req).await).await;
+    let caller = match authenticate(&head) {
+        Ok(caller) => caller,
+        Err(e) => return send_error(out, &e).await,
+    };
+    send_result(out, route(&head, req, &caller).await).await;
 }
 
-async fn route(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiError> {
+async fn route(
+    head: &RequestHead,
+    req: IncomingRequest,
+    caller: &Caller,
+) -> Result<Value, ApiError> {
     head.expect_method(&[Method::Post])?;
     match head.path.as_str() {
-        "/opsml/models/metadata" => metadata(json_body(req).await?),
-        "/opsml/models/compare_metrics" => compare_metrics(json_body(req).await?),
-        "/opsml/models/metrics" => model_metrics(json_body(req).await?),
+        "/opsml/models/metadata" => metadata(json_body(req).await?, caller),
+        "/opsml/models/compare_metrics" => compare_metrics(json_body(req).await?, caller),
+        "/opsml/models/metrics" => model_metrics(json_body(req).await?, caller),
         "/opsml/models/register" => {
             // It writes to storage: the prod token is needed in production.
             WritePolicy::load().authorize(head)?;
-            register(json_body(req).await?)
+            register(json_body(req).await?, caller)
         }
         _ => Err(ApiError::not_found("Not Found")),
     }
@@ -53,10 +62,10 @@ async fn route(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiErr
 
 /// The model selected like `cards/list` selects cards (`uid`, or `name`, `repository`,
 /// `version`, `ignore_release_candidate`), highest version first.
-fn metadata(body: ListRequest) -> Result<Value, ApiError> {
+fn metadata(body: ListRequest, caller: &Caller) -> Result<Value, ApiError> {
     let db = open_database()?;
     let blobs = open_blobs()?;
-    Ok(find_metadata(&db, &blobs, body)?.1)
+    Ok(find_metadata(&db, &blobs, body, caller)?.1)
 }
 
 /// The selected model card and its stored `model-metadata.json`.
@@ -64,11 +73,13 @@ fn find_metadata(
     db: &dyn Sql,
     blobs: &dyn BlobStore,
     body: ListRequest,
+    caller: &Caller,
 ) -> Result<(Map<String, Value>, Value), ApiError> {
-    let (registry, query) = body
+    let (registry, mut query) = body
         .for_registry(RegistryType::Model)
         .with_limit(1)
         .into_query()?;
+    caller.restrict(&mut query)?;
     if query.name.is_none() && query.uid.is_none() {
         return Err(ApiError::unprocessable(
             "give a model's uid, or its name (and repository, version)",
@@ -119,9 +130,12 @@ fn text(card: &Map<String, Value>, key: &str) -> String {
         .to_string()
 }
 
-fn model_card(db: &dyn Sql, uid: &str) -> Result<Map<String, Value>, ApiError> {
-    cards::get(db, RegistryType::Model, uid)?
-        .ok_or_else(|| ApiError::not_found(format!("model card {uid} not found")))
+/// A model card the caller may read.
+fn model_card(db: &dyn Sql, uid: &str, caller: &Caller) -> Result<Map<String, Value>, ApiError> {
+    let card = cards::get(db, RegistryType::Model, uid)?
+        .ok_or_else(|| ApiError::not_found(format!("model card {uid} not found")))?;
+    caller.require(Scope::Read, Some(&text(&card, "repository")))?;
+    Ok(card)
 }
 
 /// The run a model card names in `runcard_uid`.
@@ -198,7 +212,7 @@ fn battle(
 /// Each metric of the challenger's run against the same metric of every champion's run; with
 /// no champions, against the highest earlier version of the same model (none: the challenger
 /// wins).
-fn compare_metrics(body: CompareRequest) -> Result<Value, ApiError> {
+fn compare_metrics(body: CompareRequest, caller: &Caller) -> Result<Value, ApiError> {
     let lower_is_better = match body.lower_is_better {
         OneOrMany::One(flag) => vec![flag; body.metric_name.len()],
         OneOrMany::Many(flags) if flags.len() == 1 => vec![flags[0]; body.metric_name.len()],
@@ -210,7 +224,7 @@ fn compare_metrics(body: CompareRequest) -> Result<Value, ApiError> {
         }
     };
     let db = open_database()?;
-    let challenger = model_card(&db, &body.challenger_uid)?;
+    let challenger = model_card(&db, &body.challenger_uid, caller)?;
     let champions: Vec<Map<String, Value>> = if body.champion_uid.is_empty() {
         let version = registry_core::Version::parse(&text(&challenger, "version"))
             .map_err(|e| ApiError::new(500, e.to_string()))?;
@@ -230,7 +244,7 @@ fn compare_metrics(body: CompareRequest) -> Result<Value, ApiError> {
     } else {
         body.champion_uid
             .iter()
-            .map(|uid| model_card(&db, uid))
+            .map(|uid| model_card(&db, uid, caller))
             .collect::<Result<_, _>>()?
     };
     let mut report = Map::new();
@@ -263,8 +277,9 @@ fn compare_metrics(body: CompareRequest) -> Result<Value, ApiError> {
 }
 
 /// (Legacy) every metric of the run of the one model card selected like `cards/list` does.
-fn model_metrics(body: ListRequest) -> Result<Value, ApiError> {
-    let (registry, query) = body.for_registry(RegistryType::Model).into_query()?;
+fn model_metrics(body: ListRequest, caller: &Caller) -> Result<Value, ApiError> {
+    let (registry, mut query) = body.for_registry(RegistryType::Model).into_query()?;
+    caller.restrict(&mut query)?;
     let db = open_database()?;
     let found = cards::list(&db, registry, &query)?;
     let card = match found.as_slice() {
@@ -303,6 +318,7 @@ fn put_small_file(
     blobs: &dyn BlobStore,
     key: &str,
     bytes: &[u8],
+    along_with: files::AlongWith<'_>,
 ) -> Result<(), ApiError> {
     let algorithm = registry_spin::settings::digest_algorithm()?;
     files::write_file(
@@ -313,6 +329,7 @@ fn put_small_file(
         algorithm,
         Some(bytes.len() as u64),
         now_unix,
+        along_with,
         |sink| sink.write(bytes).map_err(ApiError::from),
     )?;
     Ok(())
@@ -324,6 +341,7 @@ fn copy_file(
     blobs: &dyn BlobStore,
     from: &FileRecord,
     key: &str,
+    along_with: files::AlongWith<'_>,
 ) -> Result<(), ApiError> {
     files::write_file(
         db,
@@ -333,6 +351,7 @@ fn copy_file(
         from.digest_algorithm,
         Some(from.size),
         now_unix,
+        along_with,
         |sink| {
             let mut source = blobs.open_range(from, 0, from.size)?;
             while let Some(piece) = source.next_piece()? {
@@ -348,7 +367,9 @@ fn copy_file(
 /// version) at `model_registry/<repository>/<name>/v<version>`: the model file (ONNX unless
 /// `onnx` is false) and a `model-settings.json`, replacing what was registered there.
 /// Answers that folder as an `opsml-root:/` path.
-fn register(body: RegisterRequest) -> Result<Value, ApiError> {
+fn register(body: RegisterRequest, caller: &Caller) -> Result<Value, ApiError> {
+    let repository = card::normalize(RegistryType::Model, &body.repository);
+    caller.require(Scope::Write, Some(&repository))?;
     let parts: Vec<&str> = body.version.split('.').collect();
     if parts.len() > 3
         || parts
@@ -369,7 +390,7 @@ fn register(body: RegisterRequest) -> Result<Value, ApiError> {
         "ignore_release_candidates": body.ignore_release_candidate,
     }))
     .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let (model, metadata) = find_metadata(&db, &blobs, select)?;
+    let (model, metadata) = find_metadata(&db, &blobs, select, caller)?;
     let field = if body.onnx { "onnx_uri" } else { "model_uri" };
     let model_uri = metadata.get(field).and_then(Value::as_str).ok_or_else(|| {
         ApiError::unprocessable(format!(
@@ -385,13 +406,29 @@ fn register(body: RegisterRequest) -> Result<Value, ApiError> {
 
     let folder = format!(
         "{DEPLOYMENT_FOLDER}/{}/{}/v{}",
-        card::normalize(RegistryType::Model, &body.repository),
+        repository,
         card::normalize(RegistryType::Model, &body.name),
         body.version
     );
     // The folder is rebuilt: nothing of an earlier registration stays.
-    files::delete_under(&db, &blobs, &folder)?;
-    copy_file(&db, &blobs, &source, &format!("{folder}/{file_name}"))?;
+    files::delete_under(&db, &blobs, &folder, &|tx, path| {
+        audit::record(tx, &caller.file_audit("file.delete", path))
+    })?;
+    let registered = |tx: &dyn Sql, path: &str| {
+        let record = audit::AuditRecord {
+            registry: Some(RegistryType::Model.as_str().to_string()),
+            detail: Some(format!("from {}", source_key.as_str())),
+            ..caller.file_audit("model.register", path)
+        };
+        audit::record(tx, &record)
+    };
+    copy_file(
+        &db,
+        &blobs,
+        &source,
+        &format!("{folder}/{file_name}"),
+        &registered,
+    )?;
     let underscored = |key: &str| text_of(&metadata, key).replace('-', "_");
     let settings = json!({
         "name": underscored("model_name"),
@@ -410,6 +447,7 @@ fn register(body: RegisterRequest) -> Result<Value, ApiError> {
         &blobs,
         &format!("{folder}/model-settings.json"),
         settings.to_string().as_bytes(),
+        &registered,
     )?;
     Ok(Value::String(client_path(&folder)))
 }

@@ -3,17 +3,19 @@
 //! multipart upload), digested on the way, and the file becomes visible only when its manifest
 //! row is committed after the last byte is stored. Anything that goes wrong before that deletes
 //! the bytes stored so far and leaves nothing visible.
-//! `GET /opsml/files/delete` removes a file or a folder's files. Both need the prod token in
-//! production.
+//! `GET /opsml/files/delete` removes a file or a folder's files. Both need `write` in the
+//! path's repository (and the prod token in production); each file made visible or deleted is
+//! recorded in the audit trail in the same transaction.
 
+use registry_core::access::Scope;
 use registry_core::multipart::{boundary_from_content_type, Event, MultipartParser};
 use registry_core::{validate_prefix, validate_write_path};
 use registry_spin::http::{send_error, send_result, RequestHead};
-use registry_spin::settings::{authenticate, digest_algorithm, UploadLimits, WritePolicy};
+use registry_spin::settings::{authenticate, digest_algorithm, Caller, UploadLimits, WritePolicy};
 use registry_spin::storage::{new_id, now_unix, open_blobs, open_database};
 use registry_spin::ApiError;
 use registry_store::blobs::{BlobSink, BlobStore};
-use registry_store::{files, Sql};
+use registry_store::{audit, files, Sql};
 use serde_json::{json, Value};
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
@@ -26,12 +28,13 @@ const TOUCH_EVERY_BYTES: u64 = 8 << 20;
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let head = RequestHead::of(&req);
-    if let Err(e) = authenticate(&head) {
-        return send_error(out, &e).await;
-    }
+    let caller = match authenticate(&head) {
+        Ok(caller) => caller,
+        Err(e) => return send_error(out, &e).await,
+    };
     let result = match head.path.as_str() {
-        "/opsml/files/upload" => upload(&head, req),
-        "/opsml/files/delete" => delete(&head),
+        "/opsml/files/upload" => upload(&head, req, &caller),
+        "/opsml/files/delete" => delete(&head, &caller),
         _ => Err(ApiError::not_found("Not Found")),
     };
     send_result(out, result).await;
@@ -39,9 +42,10 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
 
 /// Deletes the file at `path`, or every file under the folder `path`; `deleted` is true once
 /// nothing is left there (also when nothing was).
-fn delete(head: &RequestHead) -> Result<Value, ApiError> {
+fn delete(head: &RequestHead, caller: &Caller) -> Result<Value, ApiError> {
     head.expect_method(&[Method::Get])?;
     WritePolicy::load().authorize(head)?;
+    caller.require_at_path(Scope::Write, head)?;
     let path = head
         .query_param("path")
         .ok_or_else(|| ApiError::unprocessable("query parameter \"path\" is required"))?;
@@ -53,11 +57,13 @@ fn delete(head: &RequestHead) -> Result<Value, ApiError> {
     }
     let db = open_database()?;
     let blobs = open_blobs()?;
-    files::delete_under(&db, &blobs, prefix.as_str())?;
+    files::delete_under(&db, &blobs, prefix.as_str(), &|tx, path| {
+        audit::record(tx, &caller.file_audit("file.delete", path))
+    })?;
     Ok(json!({ "deleted": true }))
 }
 
-fn upload(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiError> {
+fn upload(head: &RequestHead, req: IncomingRequest, caller: &Caller) -> Result<Value, ApiError> {
     head.expect_method(&[Method::Post])?;
     WritePolicy::load().authorize(head)?;
     let write_path = head
@@ -67,6 +73,7 @@ fn upload(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiError> {
             ApiError::unprocessable("No write path provided: set the write_path header")
         })?;
     let key = validate_write_path(&write_path)?;
+    caller.require(Scope::Write, key.repository())?;
     let content_type = head.header("content-type").unwrap_or_default();
     let boundary = boundary_from_content_type(&content_type)?;
     let algorithm = digest_algorithm()?;
@@ -95,6 +102,7 @@ fn upload(head: &RequestHead, req: IncomingRequest) -> Result<Value, ApiError> {
         algorithm,
         size_hint,
         now_unix,
+        &|tx, path| audit::record(tx, &caller.file_audit("file.upload", path)),
         |sink| receive(req, &boundary, sink, &progress),
     )?;
     Ok(json!({ "storage_uri": key.client_path() }))

@@ -26,6 +26,8 @@ pub enum Status {
     UnprocessableEntity,
     /// The request body is larger than the deployment allows.
     PayloadTooLarge,
+    /// The client failed too often lately (logins); it may retry later.
+    TooManyRequests,
     /// Stored data breaks an invariant (e.g. an unparsable version in the database).
     InternalServerError,
     /// A backing service (database, blob store) failed or is unreachable.
@@ -43,6 +45,7 @@ impl Status {
             Status::Conflict => 409,
             Status::UnprocessableEntity => 422,
             Status::PayloadTooLarge => 413,
+            Status::TooManyRequests => 429,
             Status::InternalServerError => 500,
             Status::ServiceUnavailable => 503,
         }
@@ -172,6 +175,7 @@ mod tests {
             (Status::NotFound, 404),
             (Status::Conflict, 409),
             (Status::UnprocessableEntity, 422),
+            (Status::TooManyRequests, 429),
             (Status::InternalServerError, 500),
         ];
         for (status, code) in table {

@@ -4,6 +4,7 @@
 //! component. The rules reproduce the opsml 2.2.4 Python server wherever clients can observe
 //! them; the few deliberate differences are documented on the items concerned.
 
+pub mod access;
 pub mod card;
 pub mod error;
 pub mod filter;

@@ -119,6 +119,12 @@ impl StorageKey {
         self.key.split('/')
     }
 
+    /// The repository the key lies in (its second segment), `None` for a registry folder
+    /// itself: what access rules limited to some repositories decide on.
+    pub fn repository(&self) -> Option<&str> {
+        self.segments().nth(1)
+    }
+
     /// Whether this is just a registry folder.
     pub fn is_registry_root(&self) -> bool {
         !self.key.contains('/')

@@ -17,6 +17,8 @@ pub struct ApiError {
     pub detail: String,
     /// `WWW-Authenticate`, sent with a login refusal.
     pub challenge: Option<&'static str>,
+    /// `Retry-After` (seconds), sent with a 429.
+    pub retry_after: Option<i64>,
 }
 
 impl ApiError {
@@ -25,6 +27,7 @@ impl ApiError {
             status,
             detail: detail.into(),
             challenge: None,
+            retry_after: None,
         }
     }
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -232,6 +235,9 @@ pub async fn send_error(out: ResponseOutparam, error: &ApiError) {
     let mut headers = vec![("content-type", "application/json".to_string())];
     if let Some(challenge) = error.challenge {
         headers.push(("www-authenticate", challenge.to_string()));
+    }
+    if let Some(seconds) = error.retry_after {
+        headers.push(("retry-after", seconds.to_string()));
     }
     let body = serde_json::to_vec(&serde_json::json!({ "detail": error.detail }))
         .expect("answers serialize to JSON");

@@ -257,6 +257,8 @@ pub struct ListQuery {
     pub ignore_release_candidates: bool,
     /// Newest first instead of highest version first (only without a name).
     pub sort_by_timestamp: bool,
+    /// Only cards in these repositories (those the caller may read); `None` for all.
+    pub readable_repositories: Option<Vec<String>>,
 }
 
 fn record(row: &Row) -> Result<Map<String, Value>> {
@@ -318,6 +320,16 @@ pub fn list_stored(
 ) -> Result<Vec<Box<RawValue>>> {
     let mut sql = String::from("SELECT card, version FROM opsml_cards WHERE registry = ?");
     let mut params: Vec<SqlValue> = vec![registry.as_str().into()];
+    if let Some(readable) = &query.readable_repositories {
+        if readable.is_empty() {
+            return Ok(Vec::new());
+        }
+        sql.push_str(&format!(
+            " AND repository IN ({})",
+            vec!["?"; readable.len()].join(", ")
+        ));
+        params.extend(readable.iter().map(|r| SqlValue::from(r.as_str())));
+    }
     let mut add = |clause: &str, value: SqlValue| {
         sql.push_str(clause);
         params.push(value);
@@ -574,6 +586,16 @@ mod tests {
             }),
             ["1.2.0-rc.2", "1.2.0-rc.10"]
         );
+        // A caller limited to other repositories sees nothing, not even by uid.
+        for uid in [None, Some("u6".to_string())] {
+            let only = |repositories: &[&str]| ListQuery {
+                uid: uid.clone(),
+                readable_repositories: Some(repositories.iter().map(|r| r.to_string()).collect()),
+                ..Default::default()
+            };
+            assert!(run(only(&["other", "more"])).is_empty());
+            assert!(!run(only(&["other", "repo"])).is_empty());
+        }
         let mut terms = Map::new();
         terms.insert("version".into(), json!("2.0.0"));
         assert_eq!(

@@ -2,7 +2,7 @@
 //! exists, and the row is written only after every chunk of its blob is stored.
 
 use crate::blobs::{BlobSink, BlobStore, DigestAlgorithm, StoredBlob};
-use crate::sql::upsert;
+use crate::sql::{transaction, upsert};
 use crate::{Result, Row, Sql, SqlValue, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,24 +86,43 @@ pub fn collect_stale(db: &dyn Sql, blobs: &dyn BlobStore, before: i64) {
     }
 }
 
-/// Makes a fully stored blob visible at `path`, replacing what was there in one statement
-/// (readers see the old file or the new one, never a mix). Returns the replaced record, whose
-/// blob the caller deletes.
-pub fn commit(db: &dyn Sql, path: &str, blob: &StoredBlob, now: i64) -> Result<Option<FileRecord>> {
-    let previous = get(db, path)?;
-    db.execute(
-        &upsert(db.dialect(), "opsml_files", &COLUMNS, "path"),
-        &[
-            path.into(),
-            (blob.size as i64).into(),
-            blob.digest.as_str().into(),
-            blob.algorithm.name().into(),
-            blob.blob_id.as_str().into(),
-            (blob.chunk_size as i64).into(),
-            now.into(),
-        ],
-    )?;
-    abandon(db, &blob.blob_id)?;
+/// What must be written in the same transaction as a file's row, or not at all (the audit
+/// record), given the file's path.
+pub type AlongWith<'a> = &'a dyn Fn(&dyn Sql, &str) -> Result<()>;
+
+/// An [`AlongWith`] that writes nothing more.
+pub fn nothing_more(_: &dyn Sql, _: &str) -> Result<()> {
+    Ok(())
+}
+
+/// Makes a fully stored blob visible at `path`, replacing what was there, in one transaction
+/// with `along_with` (readers see the old file or the new one, never a mix). Returns the
+/// replaced record, whose blob the caller deletes.
+pub fn commit(
+    db: &dyn Sql,
+    path: &str,
+    blob: &StoredBlob,
+    now: i64,
+    along_with: AlongWith<'_>,
+) -> Result<Option<FileRecord>> {
+    let previous = transaction(db, |tx| {
+        let previous = get(tx, path)?;
+        tx.execute(
+            &upsert(tx.dialect(), "opsml_files", &COLUMNS, "path"),
+            &[
+                path.into(),
+                (blob.size as i64).into(),
+                blob.digest.as_str().into(),
+                blob.algorithm.name().into(),
+                blob.blob_id.as_str().into(),
+                (blob.chunk_size as i64).into(),
+                now.into(),
+            ],
+        )?;
+        abandon(tx, &blob.blob_id)?;
+        along_with(tx, path)?;
+        Ok(previous)
+    })?;
     Ok(previous.filter(|p| p.blob_id != blob.blob_id))
 }
 
@@ -114,8 +133,9 @@ pub fn commit_replacing(
     path: &str,
     blob: &StoredBlob,
     now: i64,
+    along_with: AlongWith<'_>,
 ) -> Result<()> {
-    if let Some(old) = commit(db, path, blob, now)? {
+    if let Some(old) = commit(db, path, blob, now, along_with)? {
         release(db, blobs, &old);
     }
     Ok(())
@@ -144,6 +164,7 @@ pub fn write_file<E: From<StoreError>>(
     algorithm: DigestAlgorithm,
     size_hint: Option<u64>,
     now: impl Fn() -> i64,
+    along_with: AlongWith<'_>,
     fill: impl FnOnce(&mut dyn BlobSink) -> Result<(), E>,
 ) -> Result<StoredBlob, E> {
     begin(db, blob_id, now())?;
@@ -164,21 +185,33 @@ pub fn write_file<E: From<StoreError>>(
         discard();
         return Err(e);
     }
-    let stored = sink
-        .finish()
-        .and_then(|blob| commit_replacing(db, blobs, path, &blob, now()).map(|()| blob));
+    let stored = sink.finish().and_then(|blob| {
+        commit_replacing(db, blobs, path, &blob, now(), along_with).map(|()| blob)
+    });
     stored.map_err(|e| {
         discard();
         e.into()
     })
 }
 
-/// Deletes every file at or under `prefix`, rows first, then their bytes ([`release`]).
-/// Returns how many files went.
-pub fn delete_under(db: &dyn Sql, blobs: &dyn BlobStore, prefix: &str) -> Result<usize> {
+/// Deletes every file at or under `prefix`, each row in one transaction with `along_with`,
+/// then its bytes ([`release`]). Returns how many files went.
+pub fn delete_under(
+    db: &dyn Sql,
+    blobs: &dyn BlobStore,
+    prefix: &str,
+    along_with: AlongWith<'_>,
+) -> Result<usize> {
     let mut deleted = 0;
     for file in list(db, prefix)? {
-        if let Some(gone) = delete(db, &file.path)? {
+        let gone = transaction(db, |tx| {
+            let gone = delete(tx, &file.path)?;
+            if gone.is_some() {
+                along_with(tx, &file.path)?;
+            }
+            Ok(gone)
+        })?;
+        if let Some(gone) = gone {
             release(db, blobs, &gone);
             deleted += 1;
         }
@@ -298,13 +331,36 @@ mod tests {
         begin(&db, "b1", 1).unwrap();
         assert_eq!(get(&db, "R/a/f").unwrap(), None);
         assert!(list(&db, "R/a").unwrap().is_empty());
-        assert_eq!(commit(&db, "R/a/f", &blob("b1", 5), 2).unwrap(), None);
+        assert_eq!(
+            commit(&db, "R/a/f", &blob("b1", 5), 2, &nothing_more).unwrap(),
+            None
+        );
         let got = get(&db, "R/a/f").unwrap().unwrap();
         assert_eq!((got.size, got.digest.as_str(), got.created), (5, "d-b1", 2));
         let pending = db
             .execute("SELECT COUNT(*) FROM opsml_pending_blobs", &[])
             .unwrap();
         assert_eq!(pending[0].int(0).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_commit_whose_record_fails_changes_nothing() {
+        let db = db();
+        commit(&db, "R/a/f", &blob("b1", 5), 1, &nothing_more).unwrap();
+        begin(&db, "b2", 2).unwrap();
+        let refuse = |_: &dyn Sql, path: &str| -> Result<()> {
+            Err(StoreError::Backend(format!("no record for {path}")))
+        };
+        let failed = commit(&db, "R/a/f", &blob("b2", 9), 3, &refuse);
+        assert_eq!(
+            failed,
+            Err(StoreError::Backend("no record for R/a/f".into()))
+        );
+        assert_eq!(get(&db, "R/a/f").unwrap().unwrap().blob_id, "b1");
+        // Still pending, so its bytes are collected later.
+        assert_eq!(stale_pending(&db, 10).unwrap(), ["b2"]);
+        assert!(delete_under(&db, &ChunkStore(MemoryKv::default()), "R/a", &refuse).is_err());
+        assert!(get(&db, "R/a/f").unwrap().is_some());
     }
 
     #[test]
@@ -328,8 +384,10 @@ mod tests {
     #[test]
     fn replacing_returns_the_old_blob() {
         let db = db();
-        commit(&db, "R/f", &blob("b1", 5), 1).unwrap();
-        let old = commit(&db, "R/f", &blob("b2", 7), 2).unwrap().unwrap();
+        commit(&db, "R/f", &blob("b1", 5), 1, &nothing_more).unwrap();
+        let old = commit(&db, "R/f", &blob("b2", 7), 2, &nothing_more)
+            .unwrap()
+            .unwrap();
         assert_eq!(old.blob_id, "b1");
         assert_eq!(get(&db, "R/f").unwrap().unwrap().blob_id, "b2");
     }
@@ -341,7 +399,7 @@ mod tests {
             .iter()
             .enumerate()
         {
-            commit(&db, p, &blob(&format!("b{i}"), 1), 1).unwrap();
+            commit(&db, p, &blob(&format!("b{i}"), 1), 1, &nothing_more).unwrap();
         }
         let paths = |prefix| {
             list(&db, prefix)
@@ -370,13 +428,13 @@ mod tests {
         let store = |id: &str, bytes: &[u8]| stored(&db, &blobs, id, bytes);
         let chunks = || blobs.0 .0.borrow().len();
         let first = store("b1", b"0123456789");
-        commit_replacing(&db, &blobs, "R/d/f", &first, 1).unwrap();
+        commit_replacing(&db, &blobs, "R/d/f", &first, 1, &nothing_more).unwrap();
         let second = store("b2", b"abc");
-        commit_replacing(&db, &blobs, "R/d/f", &second, 2).unwrap();
+        commit_replacing(&db, &blobs, "R/d/f", &second, 2, &nothing_more).unwrap();
         assert_eq!(chunks(), 1, "the first file's chunk is gone");
         let third = store("b3", b"xyz");
-        commit_replacing(&db, &blobs, "R/d/g", &third, 3).unwrap();
-        assert_eq!(delete_under(&db, &blobs, "R/d").unwrap(), 2);
+        commit_replacing(&db, &blobs, "R/d/g", &third, 3, &nothing_more).unwrap();
+        assert_eq!(delete_under(&db, &blobs, "R/d", &nothing_more).unwrap(), 2);
         assert_eq!(chunks(), 0);
         assert!(list(&db, "R").unwrap().is_empty());
     }
@@ -388,14 +446,14 @@ mod tests {
         let store = |id: &str, bytes: &[u8]| stored(&db, &blobs, id, bytes);
         let chunks = || blobs.0 .0.borrow().len();
         let first = store("b1", b"first");
-        commit_replacing(&db, &blobs, "R/d/f", &first, 10).unwrap();
+        commit_replacing(&db, &blobs, "R/d/f", &first, 10, &nothing_more).unwrap();
         let second = store("b2", b"second");
-        commit_replacing(&db, &blobs, "R/e/g", &second, 10).unwrap();
+        commit_replacing(&db, &blobs, "R/e/g", &second, 10, &nothing_more).unwrap();
 
         blobs.0 .1.set(Some(0));
         let third = store("b3", b"third");
-        commit_replacing(&db, &blobs, "R/d/f", &third, 11).unwrap();
-        assert_eq!(delete_under(&db, &blobs, "R/e").unwrap(), 1);
+        commit_replacing(&db, &blobs, "R/d/f", &third, 11, &nothing_more).unwrap();
+        assert_eq!(delete_under(&db, &blobs, "R/e", &nothing_more).unwrap(), 1);
         assert_eq!(chunks(), 3, "b1 and b2 could not be deleted");
         let mut stale = stale_pending(&db, 1).unwrap();
         stale.sort();
@@ -412,7 +470,7 @@ mod tests {
     #[test]
     fn delete_returns_the_record() {
         let db = db();
-        commit(&db, "R/f", &blob("b1", 5), 1).unwrap();
+        commit(&db, "R/f", &blob("b1", 5), 1, &nothing_more).unwrap();
         assert_eq!(delete(&db, "R/f").unwrap().unwrap().blob_id, "b1");
         assert_eq!(delete(&db, "R/f").unwrap(), None);
         assert_eq!(get(&db, "R/f").unwrap(), None);

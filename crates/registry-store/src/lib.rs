@@ -2,6 +2,7 @@
 //! queries and the same blob layout serve every backend: Spin's SQLite and key-value
 //! interfaces inside the components, and rusqlite / an in-memory map in native tests.
 
+pub mod audit;
 pub mod blobs;
 pub mod cards;
 pub mod files;
@@ -9,6 +10,7 @@ pub mod list_request;
 pub mod metrics;
 pub mod schema;
 pub mod sql;
+pub mod tokens;
 
 pub use sql::{Dialect, Row, Sql, SqlValue};
 

@@ -106,6 +106,7 @@ impl ListRequest {
             query_terms,
             ignore_release_candidates: self.ignore_release_candidates.unwrap_or(false),
             sort_by_timestamp: self.sort_by_timestamp.unwrap_or(false),
+            readable_repositories: None,
         };
         Ok((registry, query))
     }

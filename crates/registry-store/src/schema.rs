@@ -59,6 +59,42 @@ const MIGRATIONS: &[&[&str]] = &[&[
     // (`cards::versions_for_next`): with this index, a few index entries, whatever the number
     // of versions.
     "CREATE INDEX IF NOT EXISTS opsml_cards_by_version ON opsml_cards (registry, name, repository, major, minor, patch)",
+], &[
+    // API tokens (`crate::tokens`): the hash of each, never the token.
+    "CREATE TABLE IF NOT EXISTS opsml_tokens (
+        token_id TEXT PRIMARY KEY,
+        label TEXT NOT NULL,
+        secret_hash TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        repositories TEXT,
+        created_at BIGINT NOT NULL,
+        created_by TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        revoked_at BIGINT,
+        revoked_by TEXT
+    )",
+    // Recent login failures per client address (`crate::tokens::record_failure`).
+    "CREATE TABLE IF NOT EXISTS opsml_login_failures (
+        client TEXT PRIMARY KEY,
+        since BIGINT NOT NULL,
+        failures BIGINT NOT NULL
+    )",
+    // The audit trail (`crate::audit`): one row per write, in the write's transaction.
+    "CREATE TABLE IF NOT EXISTS opsml_audit (
+        at BIGINT NOT NULL,
+        request_id TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        action TEXT NOT NULL,
+        registry TEXT,
+        repository TEXT,
+        name TEXT,
+        version TEXT,
+        target TEXT NOT NULL,
+        detail TEXT
+    )",
+    "CREATE INDEX IF NOT EXISTS opsml_audit_by_time ON opsml_audit (at)",
+    "CREATE INDEX IF NOT EXISTS opsml_audit_by_repository ON opsml_audit (repository, at)",
+    "CREATE INDEX IF NOT EXISTS opsml_audit_by_identity ON opsml_audit (identity, at)",
 ]];
 
 /// The number of the newest migration.
@@ -85,6 +121,9 @@ const MYSQL_KEY_COLUMN_BYTES: &[(&str, u32)] = &[
     ("path", 1024),
     ("blob_id", 255),
     ("run_uid", 255),
+    ("token_id", 64),
+    ("client", 255),
+    ("identity", 255),
 ];
 
 /// A statement as `dialect` needs it. PostgreSQL and MySQL get 64-bit integers (versions and
@@ -234,6 +273,9 @@ fn apply(db: &dyn Sql, dialect: Dialect) -> Result<()> {
 pub struct Migrating<S> {
     db: S,
     checked: Cell<bool>,
+    /// Inside a transaction a failed statement is left to [`crate::sql::transaction`], which
+    /// rolls back before migrating.
+    in_transaction: Cell<bool>,
 }
 
 impl<S: Sql> Migrating<S> {
@@ -241,6 +283,7 @@ impl<S: Sql> Migrating<S> {
         Self {
             db,
             checked: Cell::new(false),
+            in_transaction: Cell::new(false),
         }
     }
 }
@@ -251,7 +294,7 @@ impl<S: Sql> Sql for Migrating<S> {
             Ok(rows) => return Ok(rows),
             Err(e) => e,
         };
-        if self.checked.replace(true) {
+        if self.in_transaction.get() || self.checked.replace(true) {
             return Err(error);
         }
         migrate(&self.db)?;
@@ -260,6 +303,18 @@ impl<S: Sql> Sql for Migrating<S> {
 
     fn dialect(&self) -> Dialect {
         self.db.dialect()
+    }
+
+    fn set_in_transaction(&self, in_transaction: bool) {
+        self.in_transaction.set(in_transaction);
+    }
+
+    fn migrate_after_failure(&self) -> Result<bool> {
+        if self.checked.replace(true) {
+            return Ok(false);
+        }
+        migrate(&self.db)?;
+        Ok(true)
     }
 }
 

@@ -105,6 +105,16 @@ pub trait Sql {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
     }
+
+    /// Told when a [`transaction`] starts and ends: a database that repairs its schema when
+    /// a statement fails ([`crate::schema::Migrating`]) must not do so inside one.
+    fn set_in_transaction(&self, _in_transaction: bool) {}
+
+    /// After a failed [`transaction`]: brings the schema up to date if this database does
+    /// that on demand and has not tried yet; true if the transaction is worth one more try.
+    fn migrate_after_failure(&self) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 impl<S: Sql + ?Sized> Sql for Box<S> {
@@ -113,6 +123,46 @@ impl<S: Sql + ?Sized> Sql for Box<S> {
     }
     fn dialect(&self) -> Dialect {
         (**self).dialect()
+    }
+    fn set_in_transaction(&self, in_transaction: bool) {
+        (**self).set_in_transaction(in_transaction)
+    }
+    fn migrate_after_failure(&self) -> Result<bool> {
+        (**self).migrate_after_failure()
+    }
+}
+
+/// Runs `work` in one transaction: all of its statements take effect, or none. SQLite takes
+/// its write lock at the start (`BEGIN IMMEDIATE`), so two writers queue rather than fail
+/// on upgrading a read lock. If it fails on an older schema, the schema is brought up to date
+/// and `work` runs once more (as [`crate::schema::Migrating`] does for single statements).
+pub fn transaction<T>(db: &dyn Sql, mut work: impl FnMut(&dyn Sql) -> Result<T>) -> Result<T> {
+    let begin = match db.dialect() {
+        Dialect::Sqlite => "BEGIN IMMEDIATE",
+        Dialect::Postgres => "BEGIN",
+        Dialect::Mysql => "START TRANSACTION",
+    };
+    let mut attempt = || {
+        db.set_in_transaction(true);
+        let result = db.execute(begin, &[]).and_then(|_| {
+            let done = work(db).and_then(|value| db.execute("COMMIT", &[]).map(|_| value));
+            if done.is_err() {
+                let _ = db.execute("ROLLBACK", &[]);
+            }
+            done
+        });
+        db.set_in_transaction(false);
+        result
+    };
+    match attempt() {
+        Ok(value) => Ok(value),
+        Err(error) => {
+            if db.migrate_after_failure()? {
+                attempt()
+            } else {
+                Err(error)
+            }
+        }
     }
 }
 
