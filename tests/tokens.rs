@@ -732,3 +732,119 @@ fn the_audit_trail_matches_concurrent_writes_exactly() {
     assert!(read(&[("until", &since)]).is_empty());
     assert_eq!(read(&[("limit", "5")]).len(), 5);
 }
+
+#[test]
+fn every_kind_of_write_leaves_its_record() {
+    let host = start(&[]);
+    let (id, token) = make_token(
+        &host,
+        json!({"name": "team", "scope": "write", "repositories": ["team"]}),
+    );
+    let writer = bearer(&token);
+    let call = |path: &str, body: Value| {
+        let reply = post(&host, path, &body, &writer);
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+    };
+    let card = json!({"name": "clf", "repository": "team", "version": "1.0.0", "uid": "w1"});
+    call("/opsml/cards/create", create_request("model", card.clone()));
+    let mut changed = card.clone();
+    changed["tags"] = json!({"stage": "reviewed"});
+    call("/opsml/cards/update", create_request("model", changed));
+    let dir = "opsml-root:/OPSML_MODEL_REGISTRY/team/clf/v1.0.0";
+    let model_uri = format!("{dir}/model.joblib");
+    let (status, _) = host.upload(&model_uri, &b"weights"[..], 7, &auth(&writer));
+    assert_eq!(status, 200);
+    let metadata = json!({"model_name": "clf", "model_version": "1.0.0", "model_repository": "team",
+                          "model_uri": model_uri, "onnx_uri": null});
+    let bytes = serde_json::to_vec(&metadata).unwrap();
+    let (status, _) = host.upload(
+        &format!("{dir}/model-metadata.json"),
+        bytes.as_slice(),
+        bytes.len() as u64,
+        &auth(&writer),
+    );
+    assert_eq!(status, 200);
+    call(
+        "/opsml/models/register",
+        json!({"name": "clf", "repository": "team", "version": "1", "onnx": false}),
+    );
+    let target = with_query("/opsml/files/delete", &[("path", dir)]);
+    let reply = host.request("GET", &target, &auth(&writer), None);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    call("/opsml/cards/delete", create_request("model", card));
+    // Deleting what is already gone writes nothing, so records nothing.
+    call(
+        "/opsml/cards/delete",
+        create_request("model", json!({"uid": "w1"})),
+    );
+
+    let records = host
+        .request(
+            "GET",
+            &with_query(
+                "/opsml/admin/audit",
+                &[("identity", &format!("token:{id}"))],
+            ),
+            &auth(&bearer(ADMIN)),
+            None,
+        )
+        .json()["records"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let mut seen: Vec<(String, String)> = records
+        .iter()
+        .rev()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_string(),
+                r["target"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let registered = "model_registry/team/clf/v1";
+    let expected: Vec<(String, String)> = [
+        ("card.create", "w1"),
+        ("card.update", "w1"),
+        (
+            "file.upload",
+            "OPSML_MODEL_REGISTRY/team/clf/v1.0.0/model.joblib",
+        ),
+        (
+            "file.upload",
+            "OPSML_MODEL_REGISTRY/team/clf/v1.0.0/model-metadata.json",
+        ),
+        ("model.register", &format!("{registered}/model.joblib")),
+        (
+            "model.register",
+            &format!("{registered}/model-settings.json"),
+        ),
+        (
+            "file.delete",
+            "OPSML_MODEL_REGISTRY/team/clf/v1.0.0/model-metadata.json",
+        ),
+        (
+            "file.delete",
+            "OPSML_MODEL_REGISTRY/team/clf/v1.0.0/model.joblib",
+        ),
+        ("card.delete", "w1"),
+    ]
+    .iter()
+    .map(|(a, t)| (a.to_string(), t.to_string()))
+    .collect();
+    // Records of one request share its time order only up to the microsecond.
+    seen.sort();
+    let mut sorted = expected.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted);
+    for record in &records {
+        assert_eq!(record["repository"], "team", "{record}");
+        assert_eq!(record["name"], "clf", "{record}");
+        assert_eq!(record["registry"], "model", "{record}");
+    }
+    let update = records
+        .iter()
+        .find(|r| r["action"] == "card.update")
+        .unwrap();
+    assert_eq!(update["version"], "1.0.0");
+}
