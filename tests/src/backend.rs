@@ -205,8 +205,9 @@ pub fn host_and_port(url: &str) -> String {
         .to_string()
 }
 
-/// The storage one host uses on a shared backend: its database and its bucket prefix.
-#[derive(Debug)]
+/// The storage one host (or one fleet of replicas) uses on a shared backend: its database and
+/// its bucket prefix.
+#[derive(Debug, Clone)]
 pub struct Isolated {
     pub services: Services,
     pub database: String,

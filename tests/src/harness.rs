@@ -373,6 +373,25 @@ impl Host {
         host
     }
 
+    /// Another host serving the same app from the same database and bucket (a shared backend)
+    /// with the same environment, on its own port and state directory: a replica, as a fleet
+    /// runs. Panics on the embedded backend, whose state is the host's own directory.
+    pub fn replica(&self) -> Host {
+        let storage = self
+            .storage
+            .clone()
+            .expect("replicas need a shared backend (OPSML_TEST_BACKEND=postgres-s3 or mysql-s3)");
+        // `initial_envs` already holds the storage's variables.
+        let envs: Vec<(&str, &str)> = self
+            .initial_envs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut replica = Host::launch(self.app.clone(), None, &envs);
+        replica.storage = Some(storage);
+        replica
+    }
+
     /// Changes (or adds) variables of the host's environment for its next (re)start.
     pub fn set_envs(&mut self, change: &[(&str, &str)]) {
         for (key, value) in change {
