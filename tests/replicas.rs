@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 use std::io::Read;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -197,13 +196,8 @@ fn a_replica_killed_mid_upload_loses_nothing_and_serves_again_after_a_restart() 
         assert!(Instant::now() < deadline, "the upload never got going");
         std::thread::sleep(Duration::from_millis(10));
     }
-    // SIGKILL to the replica's process group, as a node failure does.
-    let pid = hosts[0].pid().expect("running");
-    let killed = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pid}")])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    // SIGKILL, as a node failure does.
+    hosts[0].stop();
     let outcome = uploader.join().unwrap();
     assert!(
         !matches!(outcome, Ok(200)),

@@ -462,6 +462,30 @@ impl Host {
         }
     }
 
+    /// Sends SIGTERM to the runtime, as Kubernetes does before it kills a pod.
+    pub fn terminate(&self) {
+        if let Some(child) = &self.child {
+            // SAFETY: `kill` takes no pointers.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        }
+    }
+
+    /// Waits up to `timeout` for the runtime to exit by itself; its exit status, or `None` if
+    /// it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut()?;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)

@@ -55,6 +55,24 @@ struct UpArgs {
     /// Run each component's `build.command` before starting.
     #[arg(long)]
     build: bool,
+    /// On SIGTERM or Ctrl-C: how long requests in flight may take to finish, in seconds, before
+    /// the host exits anyway (no new connections are accepted meanwhile).
+    #[arg(
+        long = "shutdown-timeout",
+        env = "OPSML_HOST_SHUTDOWN_TIMEOUT",
+        default_value_t = 30.0
+    )]
+    shutdown_timeout: f64,
+}
+
+/// Completes on the first SIGTERM (what Kubernetes sends before it kills a pod) or Ctrl-C.
+async fn stop_requested() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM can be handled");
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }
 
 fn parse_variables(pairs: &[String]) -> Result<BTreeMap<String, String>> {
@@ -118,12 +136,8 @@ fn main() -> Result<()> {
         for (route, component) in app.routes() {
             eprintln!("  {component}: {route}");
         }
-        tokio::select! {
-            served = server::serve(app, listener) => served,
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("Stopping");
-                Ok(())
-            }
-        }
+        let drain = std::time::Duration::try_from_secs_f64(args.shutdown_timeout)
+            .context("--shutdown-timeout: expected a number of seconds")?;
+        server::serve(app, listener, stop_requested(), drain).await
     })
 }

@@ -415,28 +415,68 @@ fn plain_response(status: u16, text: &'static str) -> hyper::Response<HyperOutgo
     response
 }
 
-/// Accepts connections until the process ends; each connection and each request runs on its
-/// own task, so requests are served concurrently.
-pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> Result<()> {
+/// Accepts connections until `shutdown` completes; each connection and each request runs on
+/// its own task, so requests are served concurrently. Then it stops accepting, lets each
+/// connection finish the request it is serving (idle keep-alive connections close at once),
+/// and returns when all have, or after `drain` with whatever is still running cut off: an
+/// upload cut off that way was never committed, so nothing of it is visible.
+pub async fn serve(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+    drain: std::time::Duration,
+) -> Result<()> {
     let listen = listener.local_addr()?;
+    let (stopping, stop_signal) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
     loop {
-        let (stream, client) = listener.accept().await?;
+        let (stream, client) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            () = &mut shutdown => break,
+        };
+        // Finished connections' results are not kept.
+        while connections.try_join_next().is_some() {}
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        tokio::task::spawn(async move {
+        let mut stop_signal = stop_signal.clone();
+        connections.spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let app = app.clone();
                 async move { app.handle(req, client, listen).await }
             });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
+            let connection = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await
-            {
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            let served = tokio::select! {
+                served = connection.as_mut() => served,
+                () = async { let _ = stop_signal.wait_for(|stop| *stop).await; } => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = served {
                 if !e.is_incomplete_message() {
                     eprintln!("connection from {client}: {e}");
                 }
             }
         });
     }
+    drop(listener);
+    let in_flight = connections.len();
+    eprintln!("Stopping: no new connections; waiting up to {drain:?} for {in_flight} open");
+    let _ = stopping.send(true);
+    let drained = tokio::time::timeout(drain, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    match drained {
+        Ok(()) => eprintln!("Stopped: every request finished"),
+        Err(_) => eprintln!(
+            "Stopped: {} connection(s) still busy after {drain:?} were cut off",
+            connections.len()
+        ),
+    }
+    Ok(())
 }
