@@ -3,13 +3,16 @@
 //! `If-None-Match` (304); `files/list`, `files/list/info`
 //! and `files/exists` answer from the file manifests, so a file is seen only once fully stored.
 //! Each needs `read` in the repository of its `path` (a registry folder itself: in all).
+//! `readyz` says whether the database and the blob store answer (it reads from both).
 
 use registry_core::access::Scope;
 use registry_core::range::{if_none_match, RangeRequest};
 use registry_core::validate_prefix;
 use registry_core::write_path::validate_read_path;
 use registry_core::zip::ZipWriter;
-use registry_spin::http::{send_bytes, send_error, send_result, start_stream, RequestHead};
+use registry_spin::http::{
+    send_bytes, send_error, send_json, send_result, start_stream, RequestHead,
+};
 use registry_spin::settings::authenticate;
 use registry_spin::storage::{open_blobs, open_database};
 use registry_spin::ApiError;
@@ -21,6 +24,9 @@ use spin_sdk::http_component;
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let head = RequestHead::of(&req);
+    if head.path == "/opsml/readyz" {
+        return send_readiness(out).await;
+    }
     // Every route reads under `path`: `read` in its repository.
     let allowed = authenticate(&head)
         .and_then(|caller| caller.require_at_path(Scope::Read, &head))
@@ -36,6 +42,31 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         "/opsml/files/exists" => send_result(out, exists(&head)).await,
         _ => send_error(out, &ApiError::not_found("Not Found")).await,
     }
+}
+
+/// `GET /opsml/readyz`: whether the metadata database and the blob store answer, for a
+/// readiness probe (`200 {"ready": true, ...}`, else `503`). Open without credentials, as a
+/// probe has none, so it says only "ok" or "unreachable" of each; the reason goes to the
+/// component's log.
+async fn send_readiness(out: ResponseOutparam) {
+    let check = |what: &str, result: Result<(), ApiError>| match result {
+        Ok(()) => "ok",
+        Err(e) => {
+            eprintln!("readiness: {what}: {}", e.detail);
+            "unreachable"
+        }
+    };
+    let database = check(
+        "metadata database",
+        open_database().and_then(|db| Ok(db.execute("SELECT 1", &[]).map(drop)?)),
+    );
+    let blobs = check(
+        "blob store",
+        open_blobs().and_then(|b| Ok(b.check_reachable()?)),
+    );
+    let ready = database == "ok" && blobs == "ok";
+    let body = json!({ "ready": ready, "database": database, "blob_store": blobs });
+    send_json(out, if ready { 200 } else { 503 }, &body).await;
 }
 
 fn path_param(head: &RequestHead) -> Result<String, ApiError> {

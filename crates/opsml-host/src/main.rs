@@ -5,6 +5,7 @@ mod bindings;
 mod key_value;
 mod manifest;
 mod mysql;
+mod observe;
 mod outbound;
 mod postgres;
 mod routes;
@@ -63,6 +64,22 @@ struct UpArgs {
         default_value_t = 30.0
     )]
     shutdown_timeout: f64,
+    /// Serve Prometheus metrics (`GET /metrics`) and readiness (`GET /readyz`) on this address,
+    /// apart from the app's.
+    #[arg(long = "metrics-listen", env = "OPSML_HOST_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
+    /// The app's readiness route (e.g. `/opsml/readyz`), which `GET /readyz` on the metrics
+    /// address asks; without one, ready means serving and not shutting down.
+    #[arg(long = "readiness-route", env = "OPSML_HOST_READINESS_ROUTE")]
+    readiness_route: Option<String>,
+    /// Print one JSON line per request on stdout (request id, client address, method, path
+    /// without query, route, component, status, duration, body bytes; never a header value).
+    #[arg(
+        long = "access-log",
+        env = "OPSML_HOST_ACCESS_LOG",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    access_log: bool,
 }
 
 /// Completes on the first SIGTERM (what Kubernetes sends before it kills a pod) or Ctrl-C.
@@ -122,6 +139,7 @@ fn main() -> Result<()> {
         runtime_config: args.runtime_config_file,
         state_dir: args.state_dir,
         variables: parse_variables(&args.variables)?,
+        access_log: args.access_log,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -135,6 +153,21 @@ fn main() -> Result<()> {
         eprintln!("Available Routes:");
         for (route, component) in app.routes() {
             eprintln!("  {component}: {route}");
+        }
+        if let Some(address) = &args.metrics_listen {
+            let metrics = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address} for metrics"))?;
+            eprintln!("Metrics on http://{}/metrics", metrics.local_addr()?);
+            let readiness = observe::Readiness {
+                app: listener.local_addr()?,
+                route: args.readiness_route.clone(),
+            };
+            tokio::task::spawn(observe::serve_metrics(
+                app.observer.clone(),
+                readiness,
+                metrics,
+            ));
         }
         let drain = std::time::Duration::try_from_secs_f64(args.shutdown_timeout)
             .context("--shutdown-timeout: expected a number of seconds")?;

@@ -5,6 +5,7 @@ use crate::bindings;
 use crate::key_value::KeyValueFile;
 use crate::manifest::{ComponentDecl, LoadedManifest};
 use crate::mysql::MysqlPools;
+use crate::observe::Observer;
 use crate::outbound::{AllowedHost, OutboundPolicy};
 use crate::postgres::PostgresPools;
 use crate::routes::{RoutePattern, Router};
@@ -50,6 +51,7 @@ pub struct App {
     pub mysql: MysqlPools,
     pub key_value_stores: HashMap<String, Arc<KeyValueFile>>,
     pub variables: Resolver,
+    pub observer: Arc<Observer>,
     router: Router,
     components: HashMap<String, Arc<ComponentRuntime>>,
 }
@@ -142,6 +144,8 @@ pub struct UpOptions {
     pub runtime_config: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
     pub variables: BTreeMap<String, String>,
+    /// One JSON line per request on stdout.
+    pub access_log: bool,
 }
 
 fn engine() -> Result<Engine> {
@@ -304,6 +308,7 @@ impl App {
             mysql: MysqlPools::default(),
             key_value_stores,
             variables,
+            observer: Arc::new(Observer::new(options.access_log)),
             router,
             components,
         }))
@@ -320,9 +325,14 @@ impl App {
         listen: SocketAddr,
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
         let path = req.uri().path().to_string();
+        let method = req.method().to_string();
         let Some((pattern, component_id, matched)) = self.router.route(&path) else {
-            return Ok(plain_response(404, "Not Found"));
+            let trace = self.observer.start(&method, &path, "", "", client);
+            return Ok(trace.finish(plain_response(404, "Not Found")));
         };
+        let trace = self
+            .observer
+            .start(&method, &path, pattern.raw(), component_id, client);
         let component = self.components[component_id].clone();
         let full_url = format!(
             "http://{}{}",
@@ -376,21 +386,24 @@ impl App {
         };
         let mut store = Store::new(component.pre.engine(), state);
         let (sender, receiver) = tokio::sync::oneshot::channel();
+        let req = req.map(|body| trace.count_in(body));
         let incoming = store.data_mut().new_incoming_request(Scheme::Http, req)?;
         let outparam = store.data_mut().new_response_outparam(sender)?;
         let pre = component.pre.clone();
+        let in_use = self.observer.instance();
         let task = tokio::task::spawn(async move {
+            let _in_use = in_use;
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, incoming, outparam)
                 .await
         });
-        match receiver.await {
-            Ok(Ok(response)) => Ok(response),
+        let response = match receiver.await {
+            Ok(Ok(response)) => response,
             Ok(Err(code)) => {
                 eprintln!("component {component_id:?} answered {path} with error {code:?}");
-                Ok(plain_response(500, "Internal Server Error"))
+                plain_response(500, "Internal Server Error")
             }
             Err(_) => {
                 match task.await {
@@ -400,9 +413,10 @@ impl App {
                     Ok(Err(e)) => eprintln!("component {component_id:?} failed on {path}: {e:?}"),
                     Err(e) => eprintln!("component {component_id:?} task failed on {path}: {e}"),
                 }
-                Ok(plain_response(500, "Internal Server Error"))
+                plain_response(500, "Internal Server Error")
             }
-        }
+        };
+        Ok(trace.finish(response))
     }
 }
 
@@ -463,6 +477,10 @@ pub async fn serve(
             }
         });
     }
+    // Not ready from now on: a probe sees that before it sees the listener gone.
+    app.observer
+        .stopping
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     drop(listener);
     let in_flight = connections.len();
     eprintln!("Stopping: no new connections; waiting up to {drain:?} for {in_flight} open");

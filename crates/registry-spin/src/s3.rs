@@ -738,4 +738,17 @@ impl BlobStore for S3Store {
         // A single PUT (or a completed upload) whose commit never happened.
         self.delete_key(&key)
     }
+
+    fn check_reachable(&self) -> Result<()> {
+        // One listing of at most one key under our blobs: the endpoint answers, the bucket
+        // exists and the credentials may read it.
+        let prefix = self.config.blob_key("");
+        self.call(
+            "GET",
+            None,
+            &[("list-type", "2"), ("max-keys", "1"), ("prefix", &prefix)],
+            b"",
+        )
+        .map(drop)
+    }
 }

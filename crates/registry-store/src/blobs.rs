@@ -43,6 +43,8 @@ pub trait BlobStore {
     fn delete(&self, file: &FileRecord) -> Result<()>;
     /// Deletes what an upload that never finished left behind (its size is unknown).
     fn delete_partial(&self, db: &dyn Sql, blob_id: &str) -> Result<()>;
+    /// Asks the store something cheap: an error if it cannot be reached or refuses us.
+    fn check_reachable(&self) -> Result<()>;
 }
 
 pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
@@ -220,6 +222,9 @@ impl<B: BlobStore + ?Sized> BlobStore for Box<B> {
     fn delete_partial(&self, db: &dyn Sql, blob_id: &str) -> Result<()> {
         (**self).delete_partial(db, blob_id)
     }
+    fn check_reachable(&self) -> Result<()> {
+        (**self).check_reachable()
+    }
 }
 
 impl<K: KeyValue + ?Sized> BlobSink for BlobWriter<'_, K> {
@@ -282,6 +287,9 @@ impl<K: KeyValue> BlobStore for ChunkStore<K> {
 
     fn delete_partial(&self, _db: &dyn Sql, blob_id: &str) -> Result<()> {
         delete_partial_blob(&self.0, blob_id).map(drop)
+    }
+    fn check_reachable(&self) -> Result<()> {
+        self.0.exists("blob/readiness-probe").map(drop)
     }
 }
 
