@@ -470,3 +470,14 @@ fn registering_a_model_copies_it_to_the_deployment_folder() {
     );
     assert_eq!(status, 422);
 }
+
+#[test]
+fn readiness_answers_ok_for_the_configured_backends_without_credentials() {
+    let host = Host::start(&[("OPSML_USERNAME", "u"), ("OPSML_PASSWORD", "p")]);
+    let (status, body) = host.get_json("/opsml/readyz");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"ready": true, "database": "ok", "blob_store": "ok"})
+    );
+}

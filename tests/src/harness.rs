@@ -574,12 +574,15 @@ impl Host {
             io: Duration::from_secs(10),
         };
         let url = self.url("/opsml/healthcheck");
-        // With a login configured, the health check itself answers 401 without it (500 when
-        // half configured): an answer from the component is what readiness means then.
-        let login_set = self
-            .envs
-            .iter()
-            .any(|(k, v)| (k == "OPSML_USERNAME" || k == "OPSML_PASSWORD") && !v.is_empty());
+        // With a login or an admin token configured, the health check itself answers 401
+        // without credentials (500 when half configured): an answer from the component is what
+        // readiness means then.
+        let login_set = self.envs.iter().any(|(k, v)| {
+            matches!(
+                k.as_str(),
+                "OPSML_USERNAME" | "OPSML_PASSWORD" | "OPSML_ADMIN_TOKEN"
+            ) && !v.is_empty()
+        });
         let started = Instant::now();
         loop {
             let child = self.child.as_mut().expect("spawned");
