@@ -147,15 +147,24 @@ fn readiness_fails_while_a_backend_is_unreachable_and_once_shutdown_began() {
         return;
     }
     let route = [("OPSML_HOST_READINESS_ROUTE", "/opsml/readyz")];
-    let (host, metrics) = metrics_host(&route);
+    let (host, metrics) = metrics_host(&[route[0], ("OPSML_HOST_SHUTDOWN_TIMEOUT", "3")]);
     assert_eq!(scrape(metrics, "/readyz"), (200, "ready\n".to_string()));
     let (status, body) = host.get_json("/opsml/readyz");
     assert_eq!(status, 200);
     assert_eq!(body["database"], "ok");
     assert_eq!(body["blob_store"], "ok");
 
-    // Once SIGTERM arrived: not ready, while requests in flight drain.
-    let connection = std::net::TcpStream::connect(host.addr()).unwrap();
+    // Once SIGTERM arrived: not ready, while a request in flight (an upload whose body has
+    // not come yet) keeps the host draining.
+    let mut connection = std::net::TcpStream::connect(host.addr()).unwrap();
+    std::io::Write::write_all(
+        &mut connection,
+        b"POST /opsml/files/upload HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n\
+          Content-Type: multipart/form-data; boundary=b\r\n\
+          write_path: opsml-root:/OPSML_DATA_REGISTRY/r/n/v1.0.0/f\r\n\r\n--b\r\n",
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
     host.terminate();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {

@@ -357,6 +357,10 @@ impl Readiness {
             status_of(self.app, route),
         )
         .await;
+        // A check that failed because shutdown began meanwhile says so.
+        if !matches!(asked, Ok(Ok(200))) && observer.stopping.load(Ordering::Relaxed) {
+            return (503, "stopping\n".to_string());
+        }
         match asked {
             Ok(Ok(200)) => (200, "ready\n".to_string()),
             Ok(Ok(status)) => (503, format!("{route} answered {status}\n")),
