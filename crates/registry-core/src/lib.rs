@@ -12,6 +12,7 @@ pub mod login;
 pub mod multipart;
 pub mod naming;
 pub mod prod_token;
+pub mod query;
 pub mod range;
 pub mod registry;
 pub mod semver;

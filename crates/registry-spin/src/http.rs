@@ -84,14 +84,7 @@ impl RequestHead {
 
     /// A query parameter, percent-decoded (`+` is a space, as in forms).
     pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query
-            .split('&')
-            .filter_map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                Some((percent_decode(k)?, v))
-            })
-            .find(|(k, _)| k == name)
-            .and_then(|(_, v)| percent_decode(v))
+        registry_core::query::first(&self.query, name)
     }
 
     /// Refuses a method the route does not serve, naming the one it does.
@@ -104,30 +97,7 @@ impl RequestHead {
     }
 }
 
-/// Decodes `%XX` and `+`; `None` for malformed escapes or bytes that are not UTF-8.
-pub fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
+pub use registry_core::query::percent_decode;
 
 /// Reads the whole body, refusing more than `limit` bytes with 413 before buffering them.
 pub async fn read_body(req: IncomingRequest, limit: usize) -> Result<Vec<u8>, ApiError> {
@@ -336,14 +306,5 @@ mod tests {
         assert!(array.starts_with("invalid request body: "), "{array}");
         assert!(detail(b"{").contains("EOF"));
         assert_eq!(parse_json::<Body>(b"").unwrap_err().status, 422);
-    }
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("a%2Fb+c").unwrap(), "a/b c");
-        assert_eq!(percent_decode("%2e%2E").unwrap(), "..");
-        assert_eq!(percent_decode("%zz"), None);
-        assert_eq!(percent_decode("%4"), None);
-        assert_eq!(percent_decode("%ff"), None);
     }
 }

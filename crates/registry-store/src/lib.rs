@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod blobs;
+pub mod browse;
 pub mod cards;
 pub mod files;
 pub mod list_request;
@@ -57,5 +58,7 @@ pub trait KeyValue {
     fn exists(&self, key: &str) -> Result<bool>;
 }
 
-#[cfg(test)]
-pub(crate) mod testing;
+/// Real SQLite (rusqlite) and an in-memory key-value store, for native tests here and in the
+/// crates built on this one (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

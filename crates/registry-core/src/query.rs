@@ -1,0 +1,67 @@
+//! Query strings (`a=1&b=x+y`): percent-decoding and looking parameters up, as HTML forms
+//! encode them.
+
+/// Decodes `%XX` and `+`; `None` for malformed escapes or bytes that are not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Every value of parameter `name`, in order, decoded; pairs that do not decode are skipped.
+pub fn all(query: &str, name: &str) -> Vec<String> {
+    query
+        .split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k)? == name).then(|| percent_decode(v))?
+        })
+        .collect()
+}
+
+/// The first value of parameter `name`, decoded.
+pub fn first(query: &str, name: &str) -> Option<String> {
+    all(query, name).into_iter().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%2Fb+c").unwrap(), "a/b c");
+        assert_eq!(percent_decode("%2e%2E").unwrap(), "..");
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%ff"), None);
+    }
+
+    #[test]
+    fn parameters_by_name() {
+        let query = "run_uid=a&x=%zz&run_uid=b+c&flag&name=m%2B1";
+        assert_eq!(all(query, "run_uid"), ["a", "b c"]);
+        assert_eq!(first(query, "name").as_deref(), Some("m+1"));
+        assert_eq!(first(query, "flag").as_deref(), Some(""));
+        assert_eq!(first(query, "x"), None);
+        assert_eq!(first(query, "missing"), None);
+    }
+}

@@ -1,0 +1,301 @@
+//! The registry's web pages, rendered on the server: every registry browsed by repository,
+//! name and version; a card with its fields, tags, linked cards, files and ready-to-copy
+//! snippets; a run's metrics as SVG charts. The URLs are opsml 2.2.4's (`/opsml/models/list/`,
+//! `/opsml/models/versions/?model=`, `/opsml/data/list/`, `/opsml/projects/list/`,
+//! `/opsml/projects/runs/plot/?run_uid=`, ...), so bookmarks keep working.
+//!
+//! Pages need no JavaScript and load nothing from elsewhere: the style sheet is in the page and
+//! charts are inline SVG. Every value is HTML-escaped by the templates.
+
+mod chart;
+mod pages;
+mod tree;
+
+use registry_core::access::Identity;
+use registry_core::RegistryType;
+use registry_store::Sql;
+
+pub use pages::PAGE_SIZE;
+
+/// What the component sends back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Page {
+        status: u16,
+        html: String,
+    },
+    /// `303 See Other` to this location.
+    Redirect(String),
+}
+
+/// A page request: its path, its query string and who asks.
+pub struct Request<'a> {
+    pub path: &'a str,
+    pub query: &'a str,
+    pub identity: &'a Identity,
+}
+
+impl Request<'_> {
+    /// A parameter, trimmed; `None` when absent or blank.
+    fn get(&self, name: &str) -> Option<String> {
+        registry_core::query::first(self.query, name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Every non-blank value of a repeated parameter (`run_uid=a&run_uid=b`).
+    fn get_all(&self, name: &str) -> Vec<String> {
+        registry_core::query::all(self.query, name)
+            .into_iter()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+}
+
+/// The registries in the order the navigation shows them, with the URL segment of each.
+pub const SECTIONS: [(RegistryType, &str, &str); 6] = [
+    (RegistryType::Model, "models", "Models"),
+    (RegistryType::Data, "data", "Data"),
+    (RegistryType::Run, "runs", "Runs"),
+    (RegistryType::Pipeline, "pipelines", "Pipelines"),
+    (RegistryType::Project, "projects", "Projects"),
+    (RegistryType::Audit, "audit", "Audits"),
+];
+
+/// The URL segment of a registry's pages (`models` for the model registry).
+pub fn section_of(registry: RegistryType) -> &'static str {
+    SECTIONS
+        .iter()
+        .find(|(r, _, _)| *r == registry)
+        .map(|(_, segment, _)| *segment)
+        .unwrap_or("models")
+}
+
+/// Answers a page request. Errors become a page with their status and message.
+pub fn answer(db: &dyn Sql, request: &Request) -> Answer {
+    let path = request.path.trim_end_matches('/');
+    match path {
+        "" => return Answer::Redirect("/opsml".into()),
+        "/opsml" => return Answer::Redirect("/opsml/models/list/".into()),
+        _ => {}
+    }
+    let result = if path == "/opsml/projects/runs/plot" {
+        pages::run_page(db, request)
+    } else {
+        let mut segments = path.trim_start_matches("/opsml/").split('/');
+        let section = segments.next().unwrap_or_default();
+        let page = segments.next();
+        let registry = SECTIONS.iter().find(|(_, s, _)| *s == section);
+        match (registry, page, segments.next()) {
+            (Some((registry, _, _)), Some("list"), None) => {
+                pages::list_page(db, request, *registry)
+            }
+            (Some((registry, _, _)), Some("versions"), None) => {
+                pages::versions_page(db, request, *registry)
+            }
+            _ => Err(pages::PageError::new(404, "There is no page here.")),
+        }
+    };
+    match result {
+        Ok(answer) => answer,
+        Err(error) => pages::error_page(&error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use registry_core::access::{Grant, Scope};
+    use registry_core::card::{Card, CardDefaults};
+    use registry_store::testing::Sqlite;
+    use registry_store::{cards, metrics};
+    use serde_json::{json, Value};
+
+    fn add(db: &Sqlite, registry: RegistryType, fields: Value) {
+        let card = Card::from_fields(
+            registry,
+            fields.as_object().unwrap().clone(),
+            &CardDefaults {
+                uid: "unused".into(),
+                date: "2026-11-30".into(),
+                app_env: "development".into(),
+                timestamp: 1_764_460_800_000_000,
+            },
+        )
+        .unwrap();
+        cards::insert(db, &card).unwrap();
+    }
+
+    fn seeded() -> Sqlite {
+        let db = Sqlite::memory();
+        registry_store::schema::migrate(&db).unwrap();
+        for (i, version) in ["1.2.0", "1.10.0", "1.9.0"].iter().enumerate() {
+            add(
+                &db,
+                RegistryType::Model,
+                json!({"name": "churn", "repository": "team-a", "version": version,
+                       "uid": format!("m{i}"), "tags": {"stage": "<b>dev</b>"},
+                       "datacard_uid": "d0"}),
+            );
+        }
+        add(
+            &db,
+            RegistryType::Model,
+            json!({"name": "other", "repository": "team-b", "version": "0.1.0", "uid": "o0"}),
+        );
+        add(
+            &db,
+            RegistryType::Data,
+            json!({"name": "churn-data", "repository": "team-a", "version": "1.0.0", "uid": "d0"}),
+        );
+        add(
+            &db,
+            RegistryType::Run,
+            json!({"name": "<script>alert(1)</script>", "repository": "team-a",
+                   "version": "1.0.0", "uid": "r0", "project": "team-a:churn"}),
+        );
+        metrics::insert(
+            &db,
+            &[metrics::Metric {
+                run_uid: "r0".into(),
+                name: "loss".into(),
+                value: Some(0.25),
+                step: Some(3),
+                timestamp: None,
+            }],
+        )
+        .unwrap();
+        db
+    }
+
+    fn get(db: &Sqlite, identity: &Identity, path_and_query: &str) -> (u16, String) {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        match answer(
+            db,
+            &Request {
+                path,
+                query,
+                identity,
+            },
+        ) {
+            Answer::Page { status, html } => (status, html),
+            Answer::Redirect(to) => (303, to),
+        }
+    }
+
+    #[test]
+    fn the_reference_entry_points_redirect_to_the_models() {
+        let db = seeded();
+        assert_eq!(get(&db, &Identity::Open, "/"), (303, "/opsml".into()));
+        assert_eq!(
+            get(&db, &Identity::Open, "/opsml"),
+            (303, "/opsml/models/list/".into())
+        );
+        let (status, _) = get(&db, &Identity::Open, "/opsml/nothing/here/");
+        assert_eq!(status, 404);
+    }
+
+    #[test]
+    fn lists_names_and_versions_highest_first_with_links() {
+        let db = seeded();
+        let (status, html) = get(&db, &Identity::Open, "/opsml/models/list/");
+        assert_eq!(status, 200);
+        let churn = html.find(">churn</a>").unwrap();
+        let other = html.find(">other</a>").unwrap();
+        assert!(churn < other);
+        assert!(
+            html.contains("/opsml/models/versions/?name=churn&#38;repository=team-a"),
+            "{html}"
+        );
+        let (_, html) = get(&db, &Identity::Open, "/opsml/models/versions/?model=churn");
+        let order: Vec<usize> = ["1.10.0</a>", "1.9.0</a>", "1.2.0</a>"]
+            .iter()
+            .map(|v| html.find(v).unwrap())
+            .collect();
+        assert!(order[0] < order[1] && order[1] < order[2], "{order:?}");
+        // The highest version is the one shown, its data card linked.
+        assert!(html.contains("<span class=\"mono\">1.10.0</span>"));
+        assert!(html.contains("href=\"/opsml/data/versions/?uid=d0\""));
+        assert!(html.contains("registry.load_card(name=&#34;churn&#34;"));
+        let (_, html) = get(&db, &Identity::Open, "/opsml/models/versions/?uid=m0");
+        assert!(html.contains("<span class=\"mono\">1.2.0</span>"));
+    }
+
+    #[test]
+    fn everything_shown_is_escaped() {
+        let db = seeded();
+        let (_, html) = get(
+            &db,
+            &Identity::Open,
+            "/opsml/models/list/?q=%3Cscript%3Ealert(1)%3C/script%3E",
+        );
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
+        let (_, html) = get(&db, &Identity::Open, "/opsml/models/versions/?uid=m1");
+        assert!(html.contains("stage: &#60;b&#62;dev&#60;/b&#62;"));
+        let (_, html) = get(
+            &db,
+            &Identity::Open,
+            "/opsml/projects/runs/plot/?run_uid=r0",
+        );
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62; 1.0.0"));
+        assert!(html.contains("<td>3</td><td>0.25</td>"));
+    }
+
+    #[test]
+    fn a_limited_token_sees_only_its_repositories() {
+        let db = seeded();
+        let token = Identity::Token {
+            id: "t".into(),
+            grant: Grant {
+                scope: Scope::Read,
+                repositories: Some(vec!["team-b".into()]),
+            },
+        };
+        let (status, html) = get(&db, &token, "/opsml/models/list/");
+        assert_eq!(status, 200);
+        assert!(html.contains(">other</a>") && !html.contains(">churn</a>"));
+        let (status, html) = get(&db, &token, "/opsml/models/versions/?uid=m0");
+        assert_eq!(status, 403);
+        assert!(html.contains("may not read"), "{html}");
+        let (status, _) = get(&db, &token, "/opsml/models/list/?repository=team-a");
+        assert_eq!(status, 403);
+    }
+
+    #[test]
+    fn bad_input_gets_a_page_that_says_what_is_wrong() {
+        let db = seeded();
+        for (path, status, says) in [
+            (
+                "/opsml/models/list/?page=x",
+                400,
+                "page must be a whole number",
+            ),
+            (
+                "/opsml/models/list/?tag=stage",
+                400,
+                "a tag filter is key:value",
+            ),
+            ("/opsml/models/versions/", 400, "Say which card"),
+            (
+                "/opsml/models/versions/?uid=nope",
+                404,
+                "No card has uid nope",
+            ),
+            (
+                "/opsml/models/versions/?name=churn&version=7.0.0",
+                404,
+                "has no version 7.0.0",
+            ),
+            ("/opsml/projects/runs/plot/", 400, "Say which run"),
+        ] {
+            let (got, html) = get(&db, &Identity::Open, path);
+            assert_eq!(got, status, "{path}");
+            assert!(html.contains(says), "{path}: {html}");
+        }
+    }
+}

@@ -1,0 +1,702 @@
+//! The pages: what each reads from the store and hands its template.
+
+use crate::{chart, section_of, tree, Answer, Request, SECTIONS};
+use askama::Template;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use registry_core::access::{AccessError, Scope};
+use registry_core::card::{card_fields, normalize, utc_date};
+use registry_core::{HttpError, RegistryType, VersionFilter};
+use registry_store::browse::{names_page, NameFilter};
+use registry_store::cards::{self, ListQuery};
+use registry_store::{files, metrics, StoreError};
+use serde_json::{Map, Value};
+
+/// Rows on a list page.
+pub const PAGE_SIZE: u64 = 50;
+
+/// Why a page could not be shown: its status and a sentence for the person reading it.
+#[derive(Debug)]
+pub struct PageError {
+    status: u16,
+    message: String,
+}
+
+impl PageError {
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        PageError::new(e.status().code(), e.to_string())
+    }
+}
+
+impl From<AccessError> for PageError {
+    fn from(e: AccessError) -> Self {
+        PageError::new(e.status().code(), e.detail())
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(e: askama::Error) -> Self {
+        PageError::new(500, format!("the page could not be rendered: {e}"))
+    }
+}
+
+type PageResult = Result<Answer, PageError>;
+
+/// What a query value keeps unescaped: letters, digits and `-._~/` (readable paths).
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// A query string from pairs, each percent-encoded; pairs with an empty value are left out.
+pub(crate) fn query_string(pairs: &[(&str, &str)]) -> String {
+    let encoded: Vec<String> = pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, QUERY_VALUE)))
+        .collect();
+    if encoded.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", encoded.join("&"))
+    }
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) of a card timestamp in microseconds.
+fn utc_time(micros: i64) -> String {
+    let seconds = micros.div_euclid(1_000_000);
+    let of_day = seconds.rem_euclid(86_400);
+    format!(
+        "{} {:02}:{:02}",
+        utc_date(seconds),
+        of_day / 3600,
+        of_day % 3600 / 60
+    )
+}
+
+/// The navigation bar's entries: (href, label, current).
+pub struct NavItem {
+    pub href: String,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+fn nav(current: RegistryType) -> Vec<NavItem> {
+    SECTIONS
+        .iter()
+        .map(|(registry, segment, label)| NavItem {
+            href: format!("/opsml/{segment}/list/"),
+            label,
+            current: *registry == current,
+        })
+        .collect()
+}
+
+fn label_of(registry: RegistryType) -> &'static str {
+    SECTIONS
+        .iter()
+        .find(|(r, _, _)| *r == registry)
+        .map(|(_, _, label)| *label)
+        .unwrap_or("Cards")
+}
+
+/// Where a card's page is.
+pub(crate) fn card_href(registry: RegistryType, uid: &str) -> String {
+    format!(
+        "/opsml/{}/versions/{}",
+        section_of(registry),
+        query_string(&[("uid", uid)])
+    )
+}
+
+fn page_number(request: &Request) -> Result<u64, PageError> {
+    match request.get("page") {
+        None => Ok(0),
+        Some(page) => page.parse::<u64>().map_err(|_| {
+            PageError::new(
+                400,
+                format!("page must be a whole number from 0 up, not {page:?}"),
+            )
+        }),
+    }
+}
+
+pub struct NameRow {
+    pub repository: String,
+    pub name: String,
+    pub versions: i64,
+    pub updated: String,
+    pub href: String,
+}
+
+pub struct RepositoryLink {
+    pub name: String,
+    pub href: String,
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "list.html")]
+struct ListPage {
+    nav: Vec<NavItem>,
+    title: String,
+    section: &'static str,
+    repositories: Vec<RepositoryLink>,
+    all_href: String,
+    repository: String,
+    search: String,
+    tag: String,
+    rows: Vec<NameRow>,
+    previous: Option<String>,
+    next: Option<String>,
+    first_row: u64,
+}
+
+/// `/opsml/<registry>/list/?repository=&q=&tag=key:value&page=`: a registry's names, paged,
+/// with its repositories to choose from. `/opsml/projects/list/?project=` shows a project's
+/// runs, as the reference does.
+pub fn list_page(db: &dyn Sql, request: &Request, registry: RegistryType) -> PageResult {
+    if registry == RegistryType::Project {
+        if let Some(project) = request.get("project") {
+            return project_runs_page(db, request, &project);
+        }
+    }
+    request.identity.require(Scope::Read, None).or_else(|e| {
+        // A token limited to some repositories may still browse those.
+        match request.identity.readable_repositories() {
+            Some(readable) if !readable.is_empty() => Ok(()),
+            _ => Err(e),
+        }
+    })?;
+    let section = section_of(registry);
+    let repository = request.get("repository").map(|r| normalize(registry, &r));
+    if let Some(repository) = &repository {
+        request.identity.require(Scope::Read, Some(repository))?;
+    }
+    let search = request.get("q").unwrap_or_default();
+    let tag_text = request.get("tag").unwrap_or_default();
+    let tag = match tag_text.split_once(':') {
+        Some((k, v)) => Some((k.trim().to_string(), v.trim().to_string())),
+        None if tag_text.is_empty() => None,
+        None => {
+            return Err(PageError::new(
+                400,
+                format!("a tag filter is key:value (for example stage:prod), not {tag_text:?}"),
+            ))
+        }
+    };
+    let page = page_number(request)?;
+    let readable = request.identity.readable_repositories();
+    let filter = NameFilter {
+        repository: repository.clone(),
+        search: Some(search.clone()),
+        tag,
+        readable_repositories: readable.clone(),
+    };
+    let found = names_page(
+        db,
+        registry,
+        &filter,
+        page.saturating_mul(PAGE_SIZE),
+        PAGE_SIZE,
+    )?;
+    let mut repositories = cards::repositories(db, registry)?;
+    if let Some(readable) = &readable {
+        repositories.retain(|r| readable.contains(r));
+    }
+    let here = |repository: &str, page: u64| {
+        let page = if page == 0 {
+            String::new()
+        } else {
+            page.to_string()
+        };
+        format!(
+            "/opsml/{section}/list/{}",
+            query_string(&[
+                ("repository", repository),
+                ("q", &search),
+                ("tag", &tag_text),
+                ("page", &page),
+            ])
+        )
+    };
+    let current = repository.clone().unwrap_or_default();
+    let rows = found
+        .names
+        .iter()
+        .map(|n| NameRow {
+            href: format!(
+                "/opsml/{section}/versions/{}",
+                query_string(&[("name", &n.name), ("repository", &n.repository)])
+            ),
+            repository: n.repository.clone(),
+            name: n.name.clone(),
+            versions: n.versions,
+            updated: utc_time(n.updated),
+        })
+        .collect();
+    let html = ListPage {
+        nav: nav(registry),
+        title: label_of(registry).to_string(),
+        section,
+        repositories: repositories
+            .iter()
+            .map(|r| RepositoryLink {
+                href: here(r, 0),
+                current: repository.as_deref() == Some(r.as_str()),
+                name: r.clone(),
+            })
+            .collect(),
+        all_href: here("", 0),
+        repository: current.clone(),
+        search: search.clone(),
+        tag: tag_text.clone(),
+        rows,
+        previous: (page > 0).then(|| here(&current, page - 1)),
+        next: found.more.then(|| here(&current, page + 1)),
+        first_row: page * PAGE_SIZE + 1,
+    }
+    .render()?;
+    Ok(Answer::Page { status: 200, html })
+}
+
+pub struct VersionRow {
+    pub version: String,
+    pub date: String,
+    pub href: String,
+    pub current: bool,
+}
+
+/// One field of a card: its value as text, and a link when it names another card.
+pub struct FieldRow {
+    pub key: String,
+    pub value: String,
+    pub links: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "card.html")]
+struct CardPage {
+    nav: Vec<NavItem>,
+    label: &'static str,
+    name: String,
+    repository: String,
+    version: String,
+    uid: String,
+    other_repositories: Vec<RepositoryLink>,
+    versions: Vec<VersionRow>,
+    previous: Option<String>,
+    next: Option<String>,
+    fields: Vec<FieldRow>,
+    tags: Vec<(String, String)>,
+    files: Vec<tree::Entry>,
+    folder: String,
+    folder_zip: String,
+    python_snippet: String,
+    curl_snippet: String,
+    metrics_href: Option<String>,
+}
+
+/// The registry a `*card_uid(s)` field points into.
+fn linked_registry(field: &str) -> Option<RegistryType> {
+    let prefix = field.split("card").next()?;
+    match prefix {
+        "data" => Some(RegistryType::Data),
+        "model" => Some(RegistryType::Model),
+        "run" => Some(RegistryType::Run),
+        "pipeline" => Some(RegistryType::Pipeline),
+        "audit" => Some(RegistryType::Audit),
+        _ => None,
+    }
+}
+
+fn field_text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn field_rows(registry: RegistryType, card: &Map<String, Value>) -> Vec<FieldRow> {
+    let known = card_fields(registry);
+    let mut keys: Vec<&str> = known.iter().copied().filter(|k| *k != "tags").collect();
+    let mut extra: Vec<&str> = card
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !known.contains(k) && *k != "tags")
+        .collect();
+    extra.sort_unstable();
+    keys.extend(extra);
+    keys.into_iter()
+        .filter_map(|key| {
+            let value = card.get(key)?;
+            let links = match (linked_registry(key), value) {
+                (Some(target), Value::String(uid)) if !uid.is_empty() => {
+                    vec![(uid.clone(), card_href(target, uid))]
+                }
+                (Some(target), Value::Array(uids)) => uids
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|uid| (uid.to_string(), card_href(target, uid)))
+                    .collect(),
+                (Some(target), Value::Object(by_name)) => by_name
+                    .values()
+                    .filter_map(Value::as_str)
+                    .map(|uid| (uid.to_string(), card_href(target, uid)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let value = if links.is_empty() {
+                field_text(value)
+            } else {
+                String::new()
+            };
+            Some(FieldRow {
+                key: key.to_string(),
+                value,
+                links,
+            })
+        })
+        .collect()
+}
+
+fn text_of(card: &Map<String, Value>, key: &str) -> String {
+    card.get(key).map(field_text).unwrap_or_default()
+}
+
+/// `/opsml/<registry>/versions/?name=&repository=&version=&uid=&page=` (the model pages also
+/// take the reference's `model=`): a name's versions, highest first and paged, and one card.
+pub fn versions_page(db: &dyn Sql, request: &Request, registry: RegistryType) -> PageResult {
+    let section = section_of(registry);
+    let readable = request.identity.readable_repositories();
+    let (name, repository, selected) = match request.get("uid") {
+        Some(uid) => {
+            let card = cards::get(db, registry, &uid)?
+                .ok_or_else(|| PageError::new(404, format!("No card has uid {uid}.")))?;
+            let repository = text_of(&card, "repository");
+            request.identity.require(Scope::Read, Some(&repository))?;
+            (text_of(&card, "name"), repository, Some(card))
+        }
+        None => {
+            let name = request
+                .get("name")
+                .or_else(|| request.get("model"))
+                .map(|n| normalize(registry, &n))
+                .ok_or_else(|| PageError::new(400, "Say which card: name=<name> or uid=<uid>."))?;
+            let repository = match request.get("repository") {
+                Some(r) => normalize(registry, &r),
+                None => {
+                    // The first repository (alphabetically) that holds the name.
+                    let filter = NameFilter {
+                        search: None,
+                        readable_repositories: readable.clone(),
+                        ..Default::default()
+                    };
+                    names_of(db, registry, &name, &filter)?
+                        .into_iter()
+                        .next()
+                        .ok_or_else(|| PageError::new(404, format!("No card is named {name}.")))?
+                }
+            };
+            request.identity.require(Scope::Read, Some(&repository))?;
+            (name, repository, None)
+        }
+    };
+    let page = page_number(request)?;
+    let listed = cards::list(
+        db,
+        registry,
+        &ListQuery {
+            name: Some(name.clone()),
+            repository: Some(repository.clone()),
+            limit: Some((page + 1) * PAGE_SIZE + 1),
+            ..Default::default()
+        },
+    )?;
+    let more = listed.len() as u64 > (page + 1) * PAGE_SIZE;
+    let on_page: Vec<&Map<String, Value>> = listed
+        .iter()
+        .skip(usize::try_from(page * PAGE_SIZE).unwrap_or(usize::MAX))
+        .take(PAGE_SIZE as usize)
+        .collect();
+    let card = match (selected, request.get("version")) {
+        (Some(card), _) => card,
+        (None, Some(version)) => {
+            let filter = VersionFilter::parse(&version).map_err(|e| {
+                PageError::new(400, format!("version {version:?} is not a version: {e}"))
+            })?;
+            cards::list(
+                db,
+                registry,
+                &ListQuery {
+                    name: Some(name.clone()),
+                    repository: Some(repository.clone()),
+                    version: Some(filter),
+                    ..Default::default()
+                },
+            )?
+            .into_iter()
+            .find(|c| text_of(c, "version") == version)
+            .ok_or_else(|| {
+                PageError::new(
+                    404,
+                    format!("{repository}/{name} has no version {version}."),
+                )
+            })?
+        }
+        (None, None) => listed
+            .first()
+            .cloned()
+            .ok_or_else(|| PageError::new(404, format!("No card is named {name}.")))?,
+    };
+    let version = text_of(&card, "version");
+    let uid = text_of(&card, "uid");
+    let folder = format!(
+        "{}/{repository}/{name}/v{version}",
+        registry.storage_folder()
+    );
+    let stored = files::list(db, &folder)?;
+    let here = |page: u64| {
+        let page = page.to_string();
+        format!(
+            "/opsml/{section}/versions/{}",
+            query_string(&[
+                ("name", &name),
+                ("repository", &repository),
+                ("version", &version),
+                ("page", &page),
+            ])
+        )
+    };
+    let mut other_repositories = Vec::new();
+    let filter = NameFilter {
+        readable_repositories: readable,
+        ..Default::default()
+    };
+    for other in names_of(db, registry, &name, &filter)? {
+        other_repositories.push(RepositoryLink {
+            href: format!(
+                "/opsml/{section}/versions/{}",
+                query_string(&[("name", &name), ("repository", &other)])
+            ),
+            current: other == repository,
+            name: other,
+        });
+    }
+    let mut tags: Vec<(String, String)> = card
+        .get("tags")
+        .and_then(Value::as_object)
+        .map(|t| t.iter().map(|(k, v)| (k.clone(), field_text(v))).collect())
+        .unwrap_or_default();
+    tags.sort();
+    let html = CardPage {
+        nav: nav(registry),
+        label: label_of(registry),
+        versions: on_page
+            .iter()
+            .map(|c| VersionRow {
+                version: text_of(c, "version"),
+                date: utc_time(c.get("timestamp").and_then(Value::as_i64).unwrap_or(0)),
+                href: card_href(registry, &text_of(c, "uid")),
+                current: text_of(c, "uid") == uid,
+            })
+            .collect(),
+        previous: (page > 0).then(|| here(page - 1)),
+        next: more.then(|| here(page + 1)),
+        fields: field_rows(registry, &card),
+        tags,
+        files: tree::entries(&folder, &stored),
+        folder_zip: format!(
+            "/opsml/files/download/ui{}",
+            query_string(&[("path", &folder)])
+        ),
+        python_snippet: format!(
+            "from opsml import CardRegistry\n\nregistry = CardRegistry(\"{}\")\ncard = registry.load_card(name=\"{name}\", repository=\"{repository}\", version=\"{version}\")",
+            registry.as_str()
+        ),
+        curl_snippet: format!(
+            "curl -fSL -o {name}-{version}.zip \"$OPSML_TRACKING_URI/opsml/files/download/ui{}\"",
+            query_string(&[("path", &folder)])
+        ),
+        metrics_href: (registry == RegistryType::Run).then(|| {
+            format!(
+                "/opsml/projects/runs/plot/{}",
+                query_string(&[("run_uid", &uid)])
+            )
+        }),
+        other_repositories,
+        folder,
+        name,
+        repository,
+        version,
+        uid,
+    }
+    .render()?;
+    Ok(Answer::Page { status: 200, html })
+}
+
+/// The repositories holding `name` in `registry`, in order.
+fn names_of(
+    db: &dyn Sql,
+    registry: RegistryType,
+    name: &str,
+    filter: &NameFilter,
+) -> Result<Vec<String>, PageError> {
+    // Names are few per repository; the exact match is picked out of the search's page.
+    let filter = NameFilter {
+        search: Some(name.to_string()),
+        ..filter.clone()
+    };
+    let mut repositories = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = names_page(db, registry, &filter, offset, PAGE_SIZE)?;
+        repositories.extend(
+            page.names
+                .iter()
+                .filter(|n| n.name == name)
+                .map(|n| n.repository.clone()),
+        );
+        if !page.more {
+            return Ok(repositories);
+        }
+        offset += PAGE_SIZE;
+    }
+}
+
+pub struct RunRow {
+    pub name: String,
+    pub version: String,
+    pub date: String,
+    pub uid: String,
+    pub href: String,
+}
+
+#[derive(Template)]
+#[template(path = "project.html")]
+struct ProjectPage {
+    nav: Vec<NavItem>,
+    project: String,
+    runs: Vec<RunRow>,
+    overlay: Option<String>,
+}
+
+/// `/opsml/projects/list/?project=`: a project's runs, newest first, each linking to its
+/// metrics, and one link overlaying them all.
+fn project_runs_page(db: &dyn Sql, request: &Request, project: &str) -> PageResult {
+    let mut query = ListQuery {
+        sort_by_timestamp: true,
+        limit: Some(PAGE_SIZE),
+        readable_repositories: request.identity.readable_repositories(),
+        ..Default::default()
+    };
+    query
+        .query_terms
+        .insert("project".into(), Value::String(project.to_string()));
+    let runs: Vec<RunRow> = cards::list(db, RegistryType::Run, &query)?
+        .iter()
+        .map(|c| RunRow {
+            name: text_of(c, "name"),
+            version: text_of(c, "version"),
+            date: utc_time(c.get("timestamp").and_then(Value::as_i64).unwrap_or(0)),
+            href: format!(
+                "/opsml/projects/runs/plot/{}",
+                query_string(&[("run_uid", &text_of(c, "uid"))])
+            ),
+            uid: text_of(c, "uid"),
+        })
+        .collect();
+    let overlay = (runs.len() > 1).then(|| {
+        let pairs: Vec<(&str, &str)> = runs.iter().map(|r| ("run_uid", r.uid.as_str())).collect();
+        format!("/opsml/projects/runs/plot/{}", query_string(&pairs))
+    });
+    let html = ProjectPage {
+        nav: nav(RegistryType::Project),
+        project: project.to_string(),
+        runs,
+        overlay,
+    }
+    .render()?;
+    Ok(Answer::Page { status: 200, html })
+}
+
+pub struct RunSummary {
+    pub label: String,
+    pub colour: String,
+    pub href: String,
+}
+
+#[derive(Template)]
+#[template(path = "run.html")]
+struct RunPage {
+    nav: Vec<NavItem>,
+    runs: Vec<RunSummary>,
+    charts: Vec<chart::Chart>,
+}
+
+/// `/opsml/projects/runs/plot/?run_uid=<uid>[&run_uid=<uid>...]`: each metric of the runs as
+/// a chart of value by step, the runs overlaid, with the values as a table.
+pub fn run_page(db: &dyn Sql, request: &Request) -> PageResult {
+    let uids = request.get_all("run_uid");
+    if uids.is_empty() {
+        return Err(PageError::new(400, "Say which run: run_uid=<uid>."));
+    }
+    let mut runs = Vec::new();
+    let mut series = Vec::new();
+    for (index, uid) in uids.iter().enumerate() {
+        let card = cards::get(db, RegistryType::Run, uid)?
+            .ok_or_else(|| PageError::new(404, format!("No run has uid {uid}.")))?;
+        request
+            .identity
+            .require(Scope::Read, Some(&text_of(&card, "repository")))?;
+        let label = format!("{} {}", text_of(&card, "name"), text_of(&card, "version"));
+        runs.push(RunSummary {
+            colour: chart::colour(index),
+            href: card_href(RegistryType::Run, uid),
+            label: label.clone(),
+        });
+        series.push((label, metrics::get(db, uid, None)?));
+    }
+    let html = RunPage {
+        nav: nav(RegistryType::Project),
+        runs,
+        charts: chart::charts(&series),
+    }
+    .render()?;
+    Ok(Answer::Page { status: 200, html })
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    nav: Vec<NavItem>,
+    status: u16,
+    message: &'a str,
+}
+
+pub fn error_page(error: &PageError) -> Answer {
+    let html = ErrorPage {
+        nav: nav(RegistryType::Model),
+        status: error.status,
+        message: &error.message,
+    }
+    .render()
+    .unwrap_or_else(|_| format!("{} {}", error.status, error.message));
+    Answer::Page {
+        status: error.status,
+        html,
+    }
+}
+
+use registry_store::Sql;
