@@ -41,10 +41,13 @@ pub struct Chart {
     pub points: Vec<Point>,
 }
 
+/// A run's points of one metric: (step, value).
+type Line = Vec<(f64, f64)>;
+
 /// `(label, metrics)` per run → one chart per metric name, in name order.
 pub fn charts(runs: &[(String, Vec<Metric>)]) -> Vec<Chart> {
     // name → run index → (step, value), in the order recorded.
-    let mut by_name: BTreeMap<&str, BTreeMap<usize, Vec<(f64, f64)>>> = BTreeMap::new();
+    let mut by_name: BTreeMap<&str, BTreeMap<usize, Line>> = BTreeMap::new();
     for (index, (_, metrics)) in runs.iter().enumerate() {
         for metric in metrics {
             let Some(value) = metric.value.filter(|v| v.is_finite()) else {
@@ -63,7 +66,7 @@ pub fn charts(runs: &[(String, Vec<Metric>)]) -> Vec<Chart> {
     by_name
         .into_iter()
         .map(|(name, lines)| {
-            let mut lines: Vec<(usize, Vec<(f64, f64)>)> = lines.into_iter().collect();
+            let mut lines: Vec<(usize, Line)> = lines.into_iter().collect();
             for (_, line) in &mut lines {
                 line.sort_by(|a, b| a.0.total_cmp(&b.0));
             }
@@ -96,7 +99,7 @@ fn padded(low: f64, high: f64) -> std::ops::Range<f64> {
     (low - room)..(high + room)
 }
 
-fn draw(lines: &[(usize, Vec<(f64, f64)>)]) -> String {
+fn draw(lines: &[(usize, Line)]) -> String {
     let all = lines.iter().flat_map(|(_, line)| line.iter());
     let (mut x_low, mut x_high, mut y_low, mut y_high) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for (x, y) in all {
