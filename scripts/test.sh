@@ -13,6 +13,8 @@ for dir in components/*/; do components+=(-p "$(basename "$dir")"); done
 cargo build --target wasm32-wasip2 --release "${components[@]}"
 # The default members, as `cargo test` selects them: one feature unification, one wasmtime build.
 cargo build
+# The SpinKube manifests, rendered with kubectl and validated (deploy/README.md).
+scripts/validate-deploy.sh
 
 runtimes=(opsml-host)
 if spin="$(scripts/find-spin)"; then
