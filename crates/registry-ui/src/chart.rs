@@ -117,8 +117,26 @@ fn draw(lines: &[(usize, Line)]) -> String {
             .x_label_area_size(36)
             .y_label_area_size(60)
             .build_cartesian_2d(padded(x_low, x_high), padded(y_low, y_high))?;
+        // As many step labels as there are steps (up to 10), so whole steps get whole labels.
+        let steps = lines
+            .iter()
+            .flat_map(|(_, line)| line.iter().map(|(x, _)| x.to_bits()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        let whole_steps = lines
+            .iter()
+            .all(|(_, line)| line.iter().all(|(x, _)| x.fract() == 0.0));
+        let step_label = |x: &f64| {
+            if whole_steps {
+                format!("{x:.0}")
+            } else {
+                format!("{x}")
+            }
+        };
         chart
             .configure_mesh()
+            .x_labels(steps.clamp(2, 10))
+            .x_label_formatter(&step_label)
             .x_desc("step")
             .label_style(("sans-serif", 13))
             .axis_desc_style(("sans-serif", 14))

@@ -94,6 +94,9 @@ pub fn answer(db: &dyn Sql, request: &Request) -> Answer {
             (Some((registry, _, _)), Some("versions"), None) => {
                 pages::versions_page(db, request, *registry)
             }
+            (Some((registry, _, _)), Some("compare"), None) => {
+                pages::compare_page(db, request, *registry)
+            }
             _ => Err(pages::PageError::new(404, "There is no page here.")),
         }
     };
@@ -264,6 +267,23 @@ mod tests {
         assert!(html.contains("may not read"), "{html}");
         let (status, _) = get(&db, &token, "/opsml/models/list/?repository=team-a");
         assert_eq!(status, 403);
+    }
+
+    #[test]
+    fn compare_marks_what_differs() {
+        let db = seeded();
+        let (status, html) = get(&db, &Identity::Open, "/opsml/models/compare/?a=m0&b=o0");
+        assert_eq!(status, 200);
+        // o0 differs in name, repository and version, and has no tag.
+        assert!(
+            html.contains("<tr class=\"differs\"><th>≠ name</th><td>churn</td><td>other</td></tr>"),
+            "{html}"
+        );
+        assert!(html.contains("<th>≠ tag stage</th><td>&#60;b&#62;dev&#60;/b&#62;</td><td></td>"));
+        let (_, same) = get(&db, &Identity::Open, "/opsml/models/compare/?a=m0&b=m0");
+        assert!(same.contains("<span id=\"differences\">0</span> differences"));
+        let (status, _) = get(&db, &Identity::Open, "/opsml/models/compare/?a=m0");
+        assert_eq!(status, 400);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use askama::Template;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use registry_core::access::{AccessError, Scope};
 use registry_core::card::{card_fields, normalize, utc_date};
+use registry_core::write_path::client_path;
 use registry_core::{HttpError, RegistryType, VersionFilter};
 use registry_store::browse::{names_page, NameFilter};
 use registry_store::cards::{self, ListQuery};
@@ -235,10 +236,18 @@ pub fn list_page(db: &dyn Sql, request: &Request, registry: RegistryType) -> Pag
         .names
         .iter()
         .map(|n| NameRow {
-            href: format!(
-                "/opsml/{section}/versions/{}",
-                query_string(&[("name", &n.name), ("repository", &n.repository)])
-            ),
+            // A project's page is its runs, as in the reference.
+            href: if registry == RegistryType::Project {
+                format!(
+                    "/opsml/projects/list/{}",
+                    query_string(&[("project", &n.name)])
+                )
+            } else {
+                format!(
+                    "/opsml/{section}/versions/{}",
+                    query_string(&[("name", &n.name), ("repository", &n.repository)])
+                )
+            },
             repository: n.repository.clone(),
             name: n.name.clone(),
             versions: n.versions,
@@ -274,6 +283,7 @@ pub struct VersionRow {
     pub version: String,
     pub date: String,
     pub href: String,
+    pub uid: String,
     pub current: bool,
 }
 
@@ -305,6 +315,7 @@ struct CardPage {
     python_snippet: String,
     curl_snippet: String,
     metrics_href: Option<String>,
+    compare_action: String,
 }
 
 /// The registry a `*card_uid(s)` field points into.
@@ -357,7 +368,12 @@ fn field_rows(registry: RegistryType, card: &Map<String, Value>) -> Vec<FieldRow
                     .collect(),
                 _ => Vec::new(),
             };
-            let value = if links.is_empty() {
+            let value = if key == "timestamp" {
+                value
+                    .as_i64()
+                    .map(|micros| format!("{} UTC ({micros})", utc_time(micros)))
+                    .unwrap_or_else(|| field_text(value))
+            } else if links.is_empty() {
                 field_text(value)
             } else {
                 String::new()
@@ -509,6 +525,7 @@ pub fn versions_page(db: &dyn Sql, request: &Request, registry: RegistryType) ->
                 version: text_of(c, "version"),
                 date: utc_time(c.get("timestamp").and_then(Value::as_i64).unwrap_or(0)),
                 href: card_href(registry, &text_of(c, "uid")),
+                uid: text_of(c, "uid"),
                 current: text_of(c, "uid") == uid,
             })
             .collect(),
@@ -519,7 +536,7 @@ pub fn versions_page(db: &dyn Sql, request: &Request, registry: RegistryType) ->
         files: tree::entries(&folder, &stored),
         folder_zip: format!(
             "/opsml/files/download/ui{}",
-            query_string(&[("path", &folder)])
+            query_string(&[("path", &client_path(&folder))])
         ),
         python_snippet: format!(
             "from opsml import CardRegistry\n\nregistry = CardRegistry(\"{}\")\ncard = registry.load_card(name=\"{name}\", repository=\"{repository}\", version=\"{version}\")",
@@ -527,8 +544,9 @@ pub fn versions_page(db: &dyn Sql, request: &Request, registry: RegistryType) ->
         ),
         curl_snippet: format!(
             "curl -fSL -o {name}-{version}.zip \"$OPSML_TRACKING_URI/opsml/files/download/ui{}\"",
-            query_string(&[("path", &folder)])
+            query_string(&[("path", &client_path(&folder))])
         ),
+        compare_action: format!("/opsml/{section}/compare/"),
         metrics_href: (registry == RegistryType::Run).then(|| {
             format!(
                 "/opsml/projects/runs/plot/{}",
@@ -672,6 +690,175 @@ pub fn run_page(db: &dyn Sql, request: &Request) -> PageResult {
         nav: nav(RegistryType::Project),
         runs,
         charts: chart::charts(&series),
+    }
+    .render()?;
+    Ok(Answer::Page { status: 200, html })
+}
+
+/// One row of a side-by-side comparison.
+pub struct CompareRow {
+    pub key: String,
+    pub left: String,
+    pub right: String,
+    pub differs: bool,
+}
+
+pub struct CardSide {
+    pub title: String,
+    pub href: String,
+}
+
+#[derive(Template)]
+#[template(path = "compare.html")]
+struct ComparePage {
+    nav: Vec<NavItem>,
+    label: &'static str,
+    left: CardSide,
+    right: CardSide,
+    fields: Vec<CompareRow>,
+    files: Vec<CompareRow>,
+    differences: usize,
+    runs: Vec<RunSummary>,
+    charts: Vec<chart::Chart>,
+}
+
+/// A card by uid, readable by the caller, or a page saying why not.
+fn readable_card(
+    db: &dyn Sql,
+    request: &Request,
+    registry: RegistryType,
+    uid: &str,
+) -> Result<Map<String, Value>, PageError> {
+    let card = cards::get(db, registry, uid)?
+        .ok_or_else(|| PageError::new(404, format!("No card has uid {uid}.")))?;
+    request
+        .identity
+        .require(Scope::Read, Some(&text_of(&card, "repository")))?;
+    Ok(card)
+}
+
+/// Rows for the union of two key sets, in `order` first, then the rest by name.
+fn compare_rows(
+    order: &[String],
+    left: &std::collections::BTreeMap<String, String>,
+    right: &std::collections::BTreeMap<String, String>,
+) -> Vec<CompareRow> {
+    let mut keys: Vec<String> = order.to_vec();
+    for key in left.keys().chain(right.keys()) {
+        if !keys.contains(key) {
+            keys.push(key.clone());
+        }
+    }
+    keys.into_iter()
+        .filter(|k| left.contains_key(k) || right.contains_key(k))
+        .map(|key| {
+            let l = left.get(&key).cloned().unwrap_or_default();
+            let r = right.get(&key).cloned().unwrap_or_default();
+            CompareRow {
+                differs: l != r,
+                left: l,
+                right: r,
+                key,
+            }
+        })
+        .collect()
+}
+
+/// `/opsml/<registry>/compare/?a=<uid>&b=<uid>`: two cards side by side, fields, tags and
+/// files, the rows that differ marked; two runs also get their metrics overlaid.
+pub fn compare_page(db: &dyn Sql, request: &Request, registry: RegistryType) -> PageResult {
+    let (Some(a), Some(b)) = (request.get("a"), request.get("b")) else {
+        return Err(PageError::new(400, "Say which two cards: a=<uid>&b=<uid>."));
+    };
+    let cards = [
+        readable_card(db, request, registry, &a)?,
+        readable_card(db, request, registry, &b)?,
+    ];
+    // Identity fields would always differ; they head each column instead.
+    let skip = ["uid", "timestamp", "date", "tags"];
+    let field_map = |card: &Map<String, Value>| {
+        let mut map: std::collections::BTreeMap<String, String> = field_rows(registry, card)
+            .into_iter()
+            .filter(|f| !skip.contains(&f.key.as_str()))
+            .map(|f| {
+                let text = if f.links.is_empty() {
+                    f.value
+                } else {
+                    f.links
+                        .into_iter()
+                        .map(|(uid, _)| uid)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                (f.key, text)
+            })
+            .collect();
+        if let Some(tags) = card.get("tags").and_then(Value::as_object) {
+            for (k, v) in tags {
+                map.insert(format!("tag {k}"), field_text(v));
+            }
+        }
+        map
+    };
+    let order: Vec<String> = card_fields(registry)
+        .into_iter()
+        .filter(|k| !skip.contains(k))
+        .map(str::to_string)
+        .collect();
+    let file_map = |card: &Map<String, Value>| -> Result<_, PageError> {
+        let folder = format!(
+            "{}/{}/{}/v{}",
+            registry.storage_folder(),
+            text_of(card, "repository"),
+            text_of(card, "name"),
+            text_of(card, "version")
+        );
+        Ok(files::list(db, &folder)?
+            .into_iter()
+            .map(|f| {
+                let relative = f.path[folder.len()..].trim_start_matches('/').to_string();
+                (
+                    relative,
+                    format!("{} · {}:{}", f.size, f.digest_algorithm.name(), f.digest),
+                )
+            })
+            .collect::<std::collections::BTreeMap<_, _>>())
+    };
+    let fields = compare_rows(&order, &field_map(&cards[0]), &field_map(&cards[1]));
+    let files = compare_rows(&[], &file_map(&cards[0])?, &file_map(&cards[1])?);
+    let side = |card: &Map<String, Value>| CardSide {
+        title: format!(
+            "{}/{} {}",
+            text_of(card, "repository"),
+            text_of(card, "name"),
+            text_of(card, "version")
+        ),
+        href: card_href(registry, &text_of(card, "uid")),
+    };
+    let (mut runs, mut charts) = (Vec::new(), Vec::new());
+    if registry == RegistryType::Run {
+        let mut series = Vec::new();
+        for (index, card) in cards.iter().enumerate() {
+            let label = side(card).title;
+            runs.push(RunSummary {
+                colour: chart::colour(index),
+                href: card_href(registry, &text_of(card, "uid")),
+                label: label.clone(),
+            });
+            series.push((label, metrics::get(db, &text_of(card, "uid"), None)?));
+        }
+        charts = chart::charts(&series);
+    }
+    let html = ComparePage {
+        nav: nav(registry),
+        label: label_of(registry),
+        left: side(&cards[0]),
+        right: side(&cards[1]),
+        differences: fields.iter().chain(&files).filter(|r| r.differs).count(),
+        fields,
+        files,
+        runs,
+        charts,
     }
     .render()?;
     Ok(Answer::Page { status: 200, html })

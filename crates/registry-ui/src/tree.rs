@@ -2,6 +2,7 @@
 
 use crate::pages::query_string;
 use registry_core::card::utc_date;
+use registry_core::write_path::client_path;
 use registry_store::files::FileRecord;
 
 /// One row of the tree, indented by `depth`.
@@ -12,6 +13,8 @@ pub struct Entry {
     /// Bytes, for files.
     pub size: String,
     pub digest: String,
+    /// The digest's first 12 hex digits, for the table (the whole one is its title).
+    pub digest_short: String,
     pub created: String,
     /// A file downloads as itself; a folder as a zip of everything under it.
     pub href: String,
@@ -62,10 +65,11 @@ pub fn entries(root: &str, files: &[FileRecord]) -> Vec<Entry> {
                 folder: true,
                 size: String::new(),
                 digest: String::new(),
+                digest_short: String::new(),
                 created: String::new(),
                 href: format!(
                     "/opsml/files/download/ui{}",
-                    query_string(&[("path", &path)])
+                    query_string(&[("path", &client_path(&path))])
                 ),
             });
             open.push(part.to_string());
@@ -76,10 +80,15 @@ pub fn entries(root: &str, files: &[FileRecord]) -> Vec<Entry> {
             folder: false,
             size: human_size(file.size),
             digest: format!("{}:{}", file.digest_algorithm.name(), file.digest),
+            digest_short: format!(
+                "{}:{}…",
+                file.digest_algorithm.name(),
+                file.digest.get(..12).unwrap_or(&file.digest)
+            ),
             created: utc_date(file.created),
             href: format!(
                 "/opsml/files/download{}",
-                query_string(&[("path", &file.path)])
+                query_string(&[("path", &client_path(&file.path))])
             ),
         });
     }
@@ -132,7 +141,7 @@ mod tests {
         let all = entries(root, &files);
         assert_eq!(
             all[1].href,
-            "/opsml/files/download/ui?path=OPSML_MODEL_REGISTRY/r/m/v1.0.0/a/b"
+            "/opsml/files/download/ui?path=opsml-root%3A/OPSML_MODEL_REGISTRY/r/m/v1.0.0/a/b"
         );
         assert_eq!(all[5].digest, "blake3:ab12");
         assert_eq!(all[5].created, "2025-11-30");
