@@ -51,6 +51,11 @@ for built in "${needed[@]}"; do
   fi
 done
 
+# The web UI's browser tests drive Debian's headless Chromium through its ChromeDriver.
+. scripts/services.sh
+opsml_ensure_package chromium command -v chromium
+opsml_ensure_package chromium-driver command -v chromedriver
+
 export PYTHONDONTWRITEBYTECODE=1
 status=0
 "$venv/bin/python" -m pytest "$here" -q "$@" || status=$?

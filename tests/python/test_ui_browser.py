@@ -1,0 +1,239 @@
+"""The web UI in a real browser: headless Chromium with its ChromeDriver (Debian's `chromium` and
+`chromium-driver`; run.sh installs them when missing), driven by selenium, against our host after
+the real opsml 2.2.4 client registered a project with two runs, a DataCard and two versions of a
+ModelCard (flows/ui_seed.py). Each test opens pages as a person would, follows the links they
+would click, and asserts what they see. Screenshots of the main pages go to
+$OPSML_UI_SCREENSHOTS (default: the test's temporary directory)."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import time
+import zipfile
+from pathlib import Path
+from typing import Iterator, List
+from urllib.parse import urlencode
+
+import blake3
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select
+
+from support.servers import Server, run_flow, start_host
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="module")
+def ui_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_host(tmp_path_factory.mktemp("ui-host"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def seeded(ui_host: Server, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    result = run_flow("ui_seed", ui_host, tmp_path_factory.mktemp("ui-seed"))
+    assert result.ok, result.explain()
+    return result.result
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wanted = os.environ.get("OPSML_UI_SCREENSHOTS")
+    folder = Path(wanted) if wanted else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    downloads = tmp_path_factory.mktemp("downloads")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,1000"):
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {
+        "download.default_directory": str(downloads),
+        "download.prompt_for_download": False,
+    })
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    driver.downloads = downloads  # type: ignore[attr-defined]
+    yield driver
+    driver.quit()
+
+
+def no_alert(driver: WebDriver) -> None:
+    try:
+        text = driver.switch_to.alert.text
+    except NoAlertPresentException:
+        return
+    raise AssertionError(f"a script ran and opened an alert: {text!r}")
+
+
+def texts(driver: WebDriver, selector: str) -> List[str]:
+    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, selector)]
+
+
+def downloaded(driver: WebDriver, name: str, timeout: float = 30) -> bytes:
+    """Waits for the browser to finish downloading `name` and returns its bytes."""
+    path = Path(driver.downloads) / name  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and not Path(f"{path}.crdownload").exists():
+            time.sleep(0.2)
+            return path.read_bytes()
+        time.sleep(0.1)
+    raise AssertionError(f"{name} was not downloaded; the folder has {os.listdir(driver.downloads)}")  # type: ignore[attr-defined]
+
+
+def open_model(driver: WebDriver, ui_host: Server) -> None:
+    """What a new user does: open the registry's address and click their model."""
+    driver.get(ui_host.url + "/")
+    driver.find_element(By.LINK_TEXT, "churn-model").click()
+
+
+def test_a_new_user_finds_the_model_they_registered(ui_host: Server, seeded: dict, browser: WebDriver,
+                                                   screenshots: Path) -> None:
+    browser.get(ui_host.url + "/")
+    # `/` and `/opsml` lead to the models, as in opsml 2.2.4.
+    assert browser.current_url == ui_host.url + "/opsml/models/list/"
+    assert "churn-model" in texts(browser, "#names td a")
+    browser.save_screenshot(str(screenshots / "models-list.png"))
+
+    browser.find_element(By.LINK_TEXT, "churn-model").click()
+    versions = [m["version"] for m in seeded["models"]]
+    assert texts(browser, "#versions a") == sorted(versions, key=lambda v: [int(p) for p in v.split(".")],
+                                                     reverse=True)
+    newest = seeded["models"][-1]
+    assert browser.find_element(By.ID, "card-title").text == f"churn-model {newest['version']}"
+    fields = dict(zip(texts(browser, "#fields th"), texts(browser, "#fields td")))
+    assert fields["uid"] == newest["uid"]
+    assert fields["datacard_uid"] == seeded["data_uid"]
+    assert "alpha: 2.0" in browser.find_element(By.ID, "tags").text
+    assert f'version="{newest["version"]}"' in browser.find_element(By.ID, "python-snippet").text
+    assert "curl -fSL" in browser.find_element(By.ID, "curl-snippet").text
+    browser.save_screenshot(str(screenshots / "model-version.png"))
+    no_alert(browser)
+
+    # The linked DataCard is one click away.
+    browser.find_element(By.LINK_TEXT, seeded["data_uid"]).click()
+    assert browser.find_element(By.ID, "card-title").text.startswith("churn-data ")
+
+
+def test_downloads_are_the_bytes_that_were_uploaded(ui_host: Server, seeded: dict, browser: WebDriver) -> None:
+    newest = seeded["models"][-1]
+    folder = f"opsml-root:/OPSML_MODEL_REGISTRY/team-ui/churn-model/v{newest['version']}"
+    # A file with known bytes, uploaded as any client uploads, next to the client's own files.
+    known = os.urandom(300_000)
+    response = httpx.post(f"{ui_host.api}/files/upload", headers={"write_path": f"{folder}/notes/known.bin"},
+                          files={"file": ("known.bin", known)}, timeout=60)
+    assert response.status_code == 200, response.text
+
+    open_model(browser, ui_host)
+    browser.find_element(By.CSS_SELECTOR, "#files a[href*='known.bin']").click()
+    assert downloaded(browser, "known.bin") == known
+
+    # Every file the client uploaded: the browser's bytes have the digest the page shows.
+    rows = browser.find_elements(By.CSS_SELECTOR, "#files tbody tr")
+    files = [(r.find_element(By.CSS_SELECTOR, "a"), r.find_element(By.CSS_SELECTOR, "td.mono")) for r in rows
+             if r.find_element(By.CSS_SELECTOR, "a").get_dom_attribute("download") is not None]
+    assert len(files) >= 3, [a.text for a, _ in files]
+    checked = 0
+    for link, digest in files:
+        name = link.text
+        if name == "known.bin" or (Path(browser.downloads) / name).exists():  # type: ignore[attr-defined]
+            continue
+        link.click()
+        body = downloaded(browser, name)
+        assert digest.get_attribute("title") == f"blake3:{blake3.blake3(body).hexdigest()}", name
+        checked += 1
+    assert checked >= 2
+
+    # The folder as one zip: the same files, the known one byte for byte.
+    browser.find_element(By.ID, "folder-zip").click()
+    archive = zipfile.ZipFile(io.BytesIO(downloaded(browser, f"v{newest['version']}.zip")))
+    assert archive.read("notes/known.bin") == known
+    assert len(archive.namelist()) == len(files)
+
+
+def test_a_run_shows_its_metrics_as_a_chart(ui_host: Server, seeded: dict, browser: WebDriver,
+                                           screenshots: Path) -> None:
+    browser.get(ui_host.url + "/opsml/projects/list/")
+    browser.find_element(By.LINK_TEXT, "churn-project").click()
+    runs = texts(browser, "#runs td a")
+    assert sorted(runs) == ["baseline", "tuned"], runs
+    browser.find_element(By.LINK_TEXT, "baseline").click()
+    baseline = seeded["runs"][0]
+    chart = browser.find_element(By.CSS_SELECTOR, "figure[data-metric='loss']")
+    # One marker per logged step, in the run's colour, and the values behind them.
+    assert len(chart.find_elements(By.CSS_SELECTOR, "svg circle")) == len(baseline["loss"])
+    chart.find_element(By.TAG_NAME, "summary").click()
+    values = [r.text.split() for r in chart.find_elements(By.CSS_SELECTOR, "table.values tbody tr")]
+    assert {(step, float(value)) for *_, step, value in values} == \
+        {(step, loss) for step, loss in baseline["loss"].items()}
+    browser.save_screenshot(str(screenshots / "run-metrics.png"))
+
+    # Both runs of the project overlaid: twice the markers, two colours.
+    browser.get(ui_host.url + "/opsml/projects/list/?project=churn-project")
+    browser.find_element(By.ID, "overlay").click()
+    chart = browser.find_element(By.CSS_SELECTOR, "figure[data-metric='loss']")
+    circles = chart.find_elements(By.CSS_SELECTOR, "svg circle")
+    assert len(circles) == 2 * len(baseline["loss"])
+    assert len({c.get_attribute("fill") for c in circles}) == 2
+
+
+def test_two_versions_side_by_side(ui_host: Server, seeded: dict, browser: WebDriver, screenshots: Path) -> None:
+    open_model(browser, ui_host)
+    older = seeded["models"][0]["version"]
+    Select(browser.find_element(By.NAME, "b")).select_by_visible_text(older)
+    browser.find_element(By.ID, "compare").click()
+    marked = texts(browser, "#compare-fields tr.differs th")
+    assert "≠ version" in marked and "≠ tag alpha" in marked, marked
+    assert "≠ name" not in marked
+    rows = {r.find_element(By.TAG_NAME, "th").text: r for r in browser.find_elements(By.CSS_SELECTOR, "#compare-fields tbody tr")}
+    assert [td.text for td in rows["≠ tag alpha"].find_elements(By.TAG_NAME, "td")] == ["2.0", "1.0"]
+    # Different models: their files differ too.
+    assert texts(browser, "#compare-files tr.differs th")
+    browser.save_screenshot(str(screenshots / "compare-versions.png"))
+
+
+def test_a_script_in_a_card_shows_as_text(ui_host: Server, seeded: dict, browser: WebDriver) -> None:
+    script = "<script>alert(1)</script>"
+    # Project names are kept as given, so a project can be named like this.
+    response = httpx.post(f"{ui_host.api}/cards/create", json={
+        "registry_type": "project",
+        "card": {"name": script, "repository": "team-ui", "version": "1.0.0", "uid": "xss-project",
+                 "project_id": 99},
+    })
+    assert response.status_code == 200, response.text
+    # Other cards' names are checked, but tags and contacts are free text.
+    response = httpx.post(f"{ui_host.api}/cards/create", json={
+        "registry_type": "model",
+        "card": {"name": "xss-model", "repository": "team-ui", "version": "1.0.0", "uid": "xss-model",
+                 "contact": script, "tags": {"note": "<img src=x onerror=alert(2)>"}},
+    })
+    assert response.status_code == 200, response.text
+    browser.get(ui_host.url + "/opsml/projects/list/")
+    no_alert(browser)
+    assert script in texts(browser, "#names td a")
+    browser.get(ui_host.url + "/opsml/projects/versions/?uid=xss-project")
+    no_alert(browser)
+    assert browser.find_element(By.ID, "card-title").text == f"{script} 1.0.0"
+    browser.get(ui_host.url + "/opsml/models/versions/?uid=xss-model")
+    no_alert(browser)
+    assert browser.find_element(By.ID, "tags").text == "note: <img src=x onerror=alert(2)>"
+    assert not browser.find_elements(By.CSS_SELECTOR, "#tags img, script")
+    browser.get(ui_host.url + "/opsml/models/list/?" + urlencode({"q": script}))
+    no_alert(browser)
+    assert browser.find_element(By.NAME, "q").get_attribute("value") == script
