@@ -19,7 +19,7 @@ fn basic(credentials: &str) -> String {
 }
 
 /// What [`each_route`]'s requests get when let in (no model has metrics: a 404 from `models`).
-const LET_IN: [(&str, u16); 7] = [
+const LET_IN: [(&str, u16); 8] = [
     ("get-card", 200),
     ("create-card", 200),
     ("upload", 200),
@@ -27,6 +27,7 @@ const LET_IN: [(&str, u16); 7] = [
     ("metrics", 200),
     ("models", 404),
     ("admin", 200),
+    ("ui", 200),
 ];
 
 /// One request per component, as the client makes them.
@@ -74,6 +75,7 @@ fn each_route(host: &Host, auth: &[(&str, &str)]) -> Vec<(&'static str, u16, Str
             "admin",
             host.request("GET", "/opsml/admin/whoami", auth, None),
         ),
+        reply("ui", host.request("GET", "/opsml/models/list/", auth, None)),
     ]
 }
 
