@@ -1,10 +1,19 @@
 //! Metric charts: one per metric name, value by step, every run overlaid in its own colour,
-//! drawn by plotters as inline SVG (no script, no font files). Only numbers are drawn inside
-//! the SVG; names stay in the escaped HTML around it.
+//! laid out by plotters (scales, ticks, grid, series) and written as inline SVG (no script, no
+//! font files). Only numbers are drawn inside the SVG; names stay in the escaped HTML around it.
+//!
+//! plotters' own SVG backend also writes files, which links `std::fs` into the component and so
+//! an import of `wasi:filesystem` that its world refuses; [`SvgString`] writes the same SVG
+//! elements into a `String` and nothing else.
 
 use plotters::prelude::*;
+use plotters_backend::text_anchor::{HPos, VPos};
+use plotters_backend::{
+    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind,
+};
 use registry_store::metrics::Metric;
 use std::collections::BTreeMap;
+use std::fmt::Write;
 
 /// Run colours, in order: distinguishable, and dark enough on white.
 const PALETTE: [(u8, u8, u8); 6] = [
@@ -99,6 +108,188 @@ fn padded(low: f64, high: f64) -> std::ops::Range<f64> {
     (low - room)..(high + room)
 }
 
+/// A plotters drawing backend that appends SVG elements to a string.
+struct SvgString<'a> {
+    size: (u32, u32),
+    svg: &'a mut String,
+}
+
+type Drawn = Result<(), DrawingErrorKind<std::fmt::Error>>;
+
+fn css(colour: BackendColor) -> String {
+    let (r, g, b) = colour.rgb;
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+/// The `opacity` attribute, only when not opaque.
+fn opacity(colour: BackendColor) -> String {
+    if colour.alpha >= 1.0 {
+        String::new()
+    } else {
+        format!(" opacity=\"{:.3}\"", colour.alpha)
+    }
+}
+
+fn points(path: impl IntoIterator<Item = BackendCoord>) -> String {
+    path.into_iter()
+        .map(|(x, y)| format!("{x},{y}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+impl<'a> SvgString<'a> {
+    /// Opens the `<svg>` element in `svg`; the caller closes it once plotters is done.
+    fn new(size: (u32, u32), svg: &'a mut String) -> Self {
+        svg.push_str(&format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">",
+            w = size.0,
+            h = size.1
+        ));
+        Self { size, svg }
+    }
+
+    fn element(&mut self, element: std::fmt::Arguments) -> Drawn {
+        self.svg
+            .write_fmt(element)
+            .map_err(DrawingErrorKind::DrawingError)
+    }
+}
+
+impl DrawingBackend for SvgString<'_> {
+    type ErrorType = std::fmt::Error;
+
+    fn get_size(&self) -> (u32, u32) {
+        self.size
+    }
+
+    fn ensure_prepared(&mut self) -> Drawn {
+        Ok(())
+    }
+
+    fn present(&mut self) -> Drawn {
+        Ok(())
+    }
+
+    fn draw_pixel(&mut self, (x, y): BackendCoord, colour: BackendColor) -> Drawn {
+        let (fill, alpha) = (css(colour), opacity(colour));
+        self.element(format_args!(
+            "<rect x=\"{x}\" y=\"{y}\" width=\"1\" height=\"1\" fill=\"{fill}\"{alpha}/>"
+        ))
+    }
+
+    fn draw_line<S: BackendStyle>(
+        &mut self,
+        from: BackendCoord,
+        to: BackendCoord,
+        style: &S,
+    ) -> Drawn {
+        let (stroke, alpha, width) = (
+            css(style.color()),
+            opacity(style.color()),
+            style.stroke_width(),
+        );
+        self.element(format_args!(
+            "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{stroke}\" stroke-width=\"{width}\"{alpha}/>",
+            from.0, from.1, to.0, to.1
+        ))
+    }
+
+    fn draw_rect<S: BackendStyle>(
+        &mut self,
+        (x0, y0): BackendCoord,
+        (x1, y1): BackendCoord,
+        style: &S,
+        fill: bool,
+    ) -> Drawn {
+        let (colour, alpha) = (css(style.color()), opacity(style.color()));
+        let paint = if fill {
+            format!("fill=\"{colour}\"")
+        } else {
+            format!("fill=\"none\" stroke=\"{colour}\"")
+        };
+        self.element(format_args!(
+            "<rect x=\"{x0}\" y=\"{y0}\" width=\"{}\" height=\"{}\" {paint}{alpha}/>",
+            x1 - x0,
+            y1 - y0
+        ))
+    }
+
+    fn draw_path<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        path: I,
+        style: &S,
+    ) -> Drawn {
+        let (stroke, alpha, width) = (
+            css(style.color()),
+            opacity(style.color()),
+            style.stroke_width(),
+        );
+        let points = points(path);
+        self.element(format_args!(
+            "<polyline fill=\"none\" stroke=\"{stroke}\" stroke-width=\"{width}\"{alpha} points=\"{points}\"/>"
+        ))
+    }
+
+    fn draw_circle<S: BackendStyle>(
+        &mut self,
+        (x, y): BackendCoord,
+        radius: u32,
+        style: &S,
+        fill: bool,
+    ) -> Drawn {
+        let (colour, alpha) = (css(style.color()), opacity(style.color()));
+        let paint = if fill {
+            format!("fill=\"{colour}\"")
+        } else {
+            format!("fill=\"none\" stroke=\"{colour}\"")
+        };
+        self.element(format_args!(
+            "<circle cx=\"{x}\" cy=\"{y}\" r=\"{radius}\" {paint}{alpha}/>"
+        ))
+    }
+
+    fn fill_polygon<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        vert: I,
+        style: &S,
+    ) -> Drawn {
+        let (fill, alpha) = (css(style.color()), opacity(style.color()));
+        let points = points(vert);
+        self.element(format_args!(
+            "<polygon points=\"{points}\" fill=\"{fill}\"{alpha}/>"
+        ))
+    }
+
+    fn draw_text<T: BackendTextStyle>(
+        &mut self,
+        text: &str,
+        style: &T,
+        (x, y): BackendCoord,
+    ) -> Drawn {
+        let anchor = match style.anchor().h_pos {
+            HPos::Left => "start",
+            HPos::Center => "middle",
+            HPos::Right => "end",
+        };
+        // plotters anchors text by its box; SVG by its baseline.
+        let baseline = match style.anchor().v_pos {
+            VPos::Top => "hanging",
+            VPos::Center => "middle",
+            VPos::Bottom => "auto",
+        };
+        let (fill, size, text) = (css(style.color()), style.size(), escape(text));
+        self.element(format_args!(
+            "<text x=\"{x}\" y=\"{y}\" font-family=\"sans-serif\" font-size=\"{size}\" fill=\"{fill}\" text-anchor=\"{anchor}\" dominant-baseline=\"{baseline}\">{text}</text>"
+        ))
+    }
+}
+
 fn draw(lines: &[(usize, Line)]) -> String {
     let all = lines.iter().flat_map(|(_, line)| line.iter());
     let (mut x_low, mut x_high, mut y_low, mut y_high) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
@@ -110,7 +301,7 @@ fn draw(lines: &[(usize, Line)]) -> String {
     }
     let mut svg = String::new();
     let drawn = (|| -> Result<(), Box<dyn std::error::Error>> {
-        let root = SVGBackend::with_string(&mut svg, (640, 300)).into_drawing_area();
+        let root = SvgString::new((640, 300), &mut svg).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
@@ -146,7 +337,7 @@ fn draw(lines: &[(usize, Line)]) -> String {
             let colour = rgb(*index);
             chart.draw_series(LineSeries::new(
                 line.iter().copied(),
-                colour.stroke_width(2),
+                Color::stroke_width(&colour, 2),
             ))?;
             chart.draw_series(
                 line.iter()
@@ -157,7 +348,7 @@ fn draw(lines: &[(usize, Line)]) -> String {
         Ok(())
     })();
     match drawn {
-        Ok(()) => svg,
+        Ok(()) => svg + "</svg>",
         Err(e) => format!("<p>The chart could not be drawn: {e}</p>"),
     }
 }
@@ -215,12 +406,7 @@ mod tests {
         assert!(loss.svg.starts_with("<svg"), "{}", &loss.svg[..80]);
         // A marker per point, in each run's colour; one line per run.
         assert_eq!(loss.svg.matches("<circle").count(), 4);
-        let line = |index: usize| {
-            format!(
-                "stroke=\"{}\" stroke-width=\"2\"",
-                colour(index).to_uppercase()
-            )
-        };
+        let line = |index: usize| format!("stroke=\"{}\" stroke-width=\"2\"", colour(index));
         assert_eq!(loss.svg.matches(&line(0)).count(), 1);
         assert_eq!(loss.svg.matches(&line(1)).count(), 1);
         // A single point still gets a chart.
