@@ -51,7 +51,8 @@ REF_VENV = Path(os.environ.get("OPSML_PY_VENV", CACHE / "venv"))
 REF_S3_VENV = Path(os.environ.get("OPSML_BENCH_REF_S3_VENV", CACHE / "bench-ref-s3-venv"))
 BENCH_VENV = Path(os.environ.get("OPSML_BENCH_VENV", CACHE / "bench-venv"))
 TOOL = BENCH / "target" / "release" / "opsml-bench"
-COMPONENTS = ["create-card", "get-card", "upload", "download", "metrics", "models"]
+# Every folder under components/ is a component package (as scripts/test.sh builds them).
+COMPONENTS = sorted(p.name for p in (ROOT / "components").iterdir() if (p / "Cargo.toml").exists())
 SERVERS = ["ours", "spin", "reference", "mlflow", "native"]
 BACKENDS = {"embedded": "embedded defaults (SQLite, local files / key-value)",
             "postgres-s3": "production path (PostgreSQL 15 + s3s-fs, on loopback)"}

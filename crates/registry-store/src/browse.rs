@@ -39,11 +39,11 @@ pub struct NamePage {
     pub more: bool,
 }
 
-/// `LIKE` with `!` as the escape character: the same text on SQLite, PostgreSQL and MySQL
-/// (a backslash would need escaping again in MySQL's string literals).
-fn contains_pattern(text: &str) -> String {
+/// A `LIKE` pattern finding `text` anywhere, with `!` as the escape character: the same on
+/// SQLite, PostgreSQL and MySQL (a backslash would need escaping again in MySQL's literals).
+fn like_pattern(text: &str) -> String {
     let mut pattern = String::from("%");
-    for c in text.to_lowercase().chars() {
+    for c in text.chars() {
         if matches!(c, '!' | '%' | '_') {
             pattern.push('!');
         }
@@ -51,6 +51,11 @@ fn contains_pattern(text: &str) -> String {
     }
     pattern.push('%');
     pattern
+}
+
+/// [`like_pattern`] for a case-insensitive search (compared with `LOWER(column)`).
+fn contains_pattern(text: &str) -> String {
+    like_pattern(&text.to_lowercase())
 }
 
 /// The names of `registry` that pass `filter`, `limit` of them after skipping `offset`.
@@ -99,6 +104,13 @@ pub fn names_page(
         let rows = db.execute(&sql, &params)?;
         return page(rows.iter().map(summary).collect::<Result<Vec<_>>>()?, limit);
     };
+    // Cards are stored as compact JSON, so a card with the tag contains `"key":"value"` (or
+    // `"key":value` for a number or boolean): SQL keeps those candidates, Rust checks each.
+    let key_json = serde_json::to_string(key).unwrap_or_default();
+    let value_json = serde_json::to_string(value).unwrap_or_default();
+    conditions.push_str(" AND (card LIKE ? ESCAPE '!' OR card LIKE ? ESCAPE '!')");
+    params.push(like_pattern(&format!("{key_json}:{value_json}")).into());
+    params.push(like_pattern(&format!("{key_json}:{value}")).into());
     sql.push_str("SELECT repository, name, timestamp, card FROM opsml_cards");
     sql.push_str(&conditions);
     let mut tagged: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
@@ -280,6 +292,47 @@ mod tests {
             ..Default::default()
         })
         .is_empty());
+    }
+
+    #[test]
+    fn a_tag_compares_as_text_whatever_its_json_type() {
+        let db = seeded();
+        let card = Card::from_fields(
+            RegistryType::Model,
+            json!({"name": "numbers", "repository": "team-c", "version": "1.0.0", "uid": "n1",
+                   "timestamp": 1, "tags": {"epochs": 3, "ok": true, "note": "50%_off!"}})
+            .as_object()
+            .unwrap()
+            .clone(),
+            &CardDefaults {
+                uid: "unused".into(),
+                date: "2026-11-30".into(),
+                app_env: "development".into(),
+                timestamp: 0,
+            },
+        )
+        .unwrap();
+        cards::insert(&db, &card).unwrap();
+        for (key, value, found) in [
+            ("epochs", "3", true),
+            ("epochs", "30", false),
+            ("ok", "true", true),
+            ("note", "50%_off!", true),
+            ("note", "50", false),
+            ("stage", "3", false),
+        ] {
+            let filter = NameFilter {
+                tag: Some((s(key), s(value))),
+                ..Default::default()
+            };
+            let page = names_page(&db, RegistryType::Model, &filter, 0, 10).unwrap();
+            let names: Vec<&str> = page.names.iter().map(|n| n.name.as_str()).collect();
+            assert_eq!(
+                names.contains(&"numbers"),
+                found,
+                "{key}:{value} -> {names:?}"
+            );
+        }
     }
 
     #[test]
