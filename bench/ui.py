@@ -59,10 +59,10 @@ def main() -> None:
                                "--names-per-connection", str(args.names)], CONNECTIONS, requests=args.cards)
         bench.log(f"seeded {seeded['ops']} cards in {time.monotonic() - started:.0f} s")
         name = "ui-c0-n7"
-        last_page = (CONNECTIONS * args.names - 1) // 50
+        deep = f"ui-c{CONNECTIONS - 1}-n9"
         pages = [
             ("models list, first page", "/opsml/models/list/"),
-            (f"models list, page {last_page} (the last)", f"/opsml/models/list/?page={last_page}"),
+            (f"models list, the page after {deep}", f"/opsml/models/list/?after_name={deep}&after_repository=bench"),
             ("models list, one repository", "/opsml/models/list/?repository=bench"),
             ("models list, search 'n7'", "/opsml/models/list/?q=n7"),
             ("models list, tag filter", "/opsml/models/list/?tag=bench:create"),

@@ -5,7 +5,6 @@
 use crate::{Result, Row, Sql, SqlValue};
 use registry_core::RegistryType;
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 /// Which names to list.
 #[derive(Debug, Clone, Default)]
@@ -31,12 +30,30 @@ pub struct NameSummary {
     pub updated: i64,
 }
 
+/// Where a page starts: names are ordered by (name, repository), and a page holds those after
+/// (or, going back, before) one such pair. Keyset paging: every page costs what the first does.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Cursor {
+    #[default]
+    First,
+    After {
+        name: String,
+        repository: String,
+    },
+    Before {
+        name: String,
+        repository: String,
+    },
+}
+
 /// A page of names, ordered by name then repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamePage {
     pub names: Vec<NameSummary>,
+    /// Whether names come before this page.
+    pub earlier: bool,
     /// Whether names follow this page.
-    pub more: bool,
+    pub later: bool,
 }
 
 /// A `LIKE` pattern finding `text` anywhere, with `!` as the escape character: the same on
@@ -58,26 +75,26 @@ fn contains_pattern(text: &str) -> String {
     like_pattern(&text.to_lowercase())
 }
 
-/// The names of `registry` that pass `filter`, `limit` of them after skipping `offset`.
+/// The names of `registry` that pass `filter`: at most `limit`, from `cursor` on.
 ///
 /// Without a tag this is one grouped query that walks the `(registry, name, repository)` index
-/// and stops after the page. A tag is inside each card's JSON, so a tag filter reads every card
-/// of the registry that passes the other filters.
+/// from the cursor and stops after the page. A tag is inside each card's JSON: SQL keeps the
+/// cards whose JSON holds the tag's text, and each of those is checked here.
 pub fn names_page(
     db: &dyn Sql,
     registry: RegistryType,
     filter: &NameFilter,
-    offset: u64,
+    cursor: &Cursor,
     limit: u64,
 ) -> Result<NamePage> {
-    let mut sql = String::new();
     let mut params: Vec<SqlValue> = vec![registry.as_str().into()];
     let mut conditions = String::from(" WHERE registry = ?");
     if let Some(readable) = &filter.readable_repositories {
         if readable.is_empty() {
             return Ok(NamePage {
                 names: Vec::new(),
-                more: false,
+                earlier: false,
+                later: false,
             });
         }
         conditions.push_str(&format!(
@@ -94,54 +111,102 @@ pub fn names_page(
         conditions.push_str(" AND LOWER(name) LIKE ? ESCAPE '!'");
         params.push(contains_pattern(search).into());
     }
-    let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    let Some((key, value)) = &filter.tag else {
-        sql.push_str("SELECT repository, name, COUNT(*), MAX(timestamp) FROM opsml_cards");
-        sql.push_str(&conditions);
-        sql.push_str(" GROUP BY name, repository ORDER BY name, repository LIMIT ? OFFSET ?");
-        params.push(SqlValue::Integer(to_i64(limit.saturating_add(1))));
-        params.push(SqlValue::Integer(to_i64(offset)));
-        let rows = db.execute(&sql, &params)?;
-        return page(rows.iter().map(summary).collect::<Result<Vec<_>>>()?, limit);
+    let backwards = matches!(cursor, Cursor::Before { .. });
+    if let Cursor::After { name, repository } | Cursor::Before { name, repository } = cursor {
+        // Spelled out rather than as a row value, so that every database uses the index.
+        let op = if backwards { "<" } else { ">" };
+        conditions.push_str(&format!(
+            " AND (name {op} ? OR (name = ? AND repository {op} ?))"
+        ));
+        params.push(name.as_str().into());
+        params.push(name.as_str().into());
+        params.push(repository.as_str().into());
+    }
+    let order = if backwards {
+        " ORDER BY name DESC, repository DESC"
+    } else {
+        " ORDER BY name, repository"
     };
+    let wanted = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+    let mut names = match &filter.tag {
+        None => {
+            let sql = format!(
+                "SELECT repository, name, COUNT(*), MAX(timestamp) FROM opsml_cards{conditions} \
+                 GROUP BY name, repository{order} LIMIT ?"
+            );
+            params.push(SqlValue::Integer(i64::try_from(wanted).unwrap_or(i64::MAX)));
+            db.execute(&sql, &params)?
+                .iter()
+                .map(summary)
+                .collect::<Result<Vec<_>>>()?
+        }
+        Some((key, value)) => tagged_names(db, conditions, params, order, key, value, wanted)?,
+    };
+    let more = names.len() > wanted - 1;
+    names.truncate(wanted - 1);
+    if backwards {
+        names.reverse();
+    }
+    let (earlier, later) = match cursor {
+        Cursor::First => (false, more),
+        Cursor::After { .. } => (true, more),
+        Cursor::Before { .. } => (more, true),
+    };
+    Ok(NamePage {
+        names,
+        earlier,
+        later,
+    })
+}
+
+/// [`names_page`] with a tag: the first `wanted` names, in `order`, with a version carrying it.
+fn tagged_names(
+    db: &dyn Sql,
+    mut conditions: String,
+    mut params: Vec<SqlValue>,
+    order: &str,
+    key: &str,
+    value: &str,
+    wanted: usize,
+) -> Result<Vec<NameSummary>> {
     // Cards are stored as compact JSON, so a card with the tag contains `"key":"value"` (or
-    // `"key":value` for a number or boolean): SQL keeps those candidates, Rust checks each.
+    // `"key":value` for a number or boolean).
     let key_json = serde_json::to_string(key).unwrap_or_default();
     let value_json = serde_json::to_string(value).unwrap_or_default();
     conditions.push_str(" AND (card LIKE ? ESCAPE '!' OR card LIKE ? ESCAPE '!')");
     params.push(like_pattern(&format!("{key_json}:{value_json}")).into());
     params.push(like_pattern(&format!("{key_json}:{value}")).into());
-    sql.push_str("SELECT repository, name, timestamp, card FROM opsml_cards");
-    sql.push_str(&conditions);
-    let mut tagged: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+    let sql = format!(
+        "SELECT repository, name, timestamp, card FROM opsml_cards{conditions}{order}, timestamp"
+    );
+    let as_text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut names: Vec<NameSummary> = Vec::new();
     for row in db.execute(&sql, &params)? {
         let card: Value = serde_json::from_str(&row.text(3)?).unwrap_or(Value::Null);
-        let stored = card.get("tags").and_then(|t| t.get(key.as_str()));
-        let as_text = |v: &Value| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        if stored.map(as_text).as_deref() != Some(value.as_str()) {
+        let stored = card.get("tags").and_then(|t| t.get(key));
+        if stored.map(as_text).as_deref() != Some(value) {
             continue;
         }
-        let entry = tagged
-            .entry((row.text(1)?, row.text(0)?))
-            .or_insert((0, i64::MIN));
-        entry.0 += 1;
-        entry.1 = entry.1.max(row.int(2)?);
+        let (repository, name, timestamp) = (row.text(0)?, row.text(1)?, row.int(2)?);
+        let full = names.len() == wanted;
+        match names.last_mut() {
+            Some(last) if last.name == name && last.repository == repository => {
+                last.versions += 1;
+                last.updated = last.updated.max(timestamp);
+            }
+            _ if full => break,
+            _ => names.push(NameSummary {
+                repository,
+                name,
+                versions: 1,
+                updated: timestamp,
+            }),
+        }
     }
-    let names = tagged
-        .into_iter()
-        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-        .take(usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX))
-        .map(|((name, repository), (versions, updated))| NameSummary {
-            repository,
-            name,
-            versions,
-            updated,
-        })
-        .collect();
-    page(names, limit)
+    Ok(names)
 }
 
 fn summary(row: &Row) -> Result<NameSummary> {
@@ -153,10 +218,23 @@ fn summary(row: &Row) -> Result<NameSummary> {
     })
 }
 
-fn page(mut names: Vec<NameSummary>, limit: u64) -> Result<NamePage> {
-    let more = names.len() as u64 > limit;
-    names.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    Ok(NamePage { names, more })
+/// The repositories holding cards named `name` in `registry`, in order, of `readable` only
+/// when given.
+pub fn repositories_of(
+    db: &dyn Sql,
+    registry: RegistryType,
+    name: &str,
+    readable: Option<&[String]>,
+) -> Result<Vec<String>> {
+    let rows = db.execute(
+        "SELECT DISTINCT repository FROM opsml_cards WHERE registry = ? AND name = ? ORDER BY repository",
+        &[registry.as_str().into(), name.into()],
+    )?;
+    let mut repositories = rows.iter().map(|r| r.text(0)).collect::<Result<Vec<_>>>()?;
+    if let Some(readable) = readable {
+        repositories.retain(|r| readable.contains(r));
+    }
+    Ok(repositories)
 }
 
 #[cfg(test)]
@@ -213,7 +291,7 @@ mod tests {
     fn pages_names_in_order_with_counts_and_last_change() {
         let db = seeded();
         let all = NameFilter::default();
-        let first = names_page(&db, RegistryType::Model, &all, 0, 2).unwrap();
+        let first = names_page(&db, RegistryType::Model, &all, &Cursor::First, 2).unwrap();
         assert_eq!(
             listed(&first),
             vec![
@@ -221,8 +299,12 @@ mod tests {
                 (s("team-b"), s("churn"), 1, 20)
             ]
         );
-        assert!(first.more);
-        let last = names_page(&db, RegistryType::Model, &all, 2, 2).unwrap();
+        assert!(first.later && !first.earlier);
+        let after = Cursor::After {
+            name: s("churn"),
+            repository: s("team-b"),
+        };
+        let last = names_page(&db, RegistryType::Model, &all, &after, 2).unwrap();
         assert_eq!(
             listed(&last),
             vec![
@@ -230,16 +312,33 @@ mod tests {
                 (s("team-b"), s("zeta"), 1, 50)
             ]
         );
-        assert!(!last.more);
-        let other = names_page(&db, RegistryType::Data, &all, 0, 10).unwrap();
+        assert!(last.earlier && !last.later);
+        // Back from the last page: the first page again, with nothing before it.
+        let before = Cursor::Before {
+            name: s("fraud-model"),
+            repository: s("team-a"),
+        };
+        let back = names_page(&db, RegistryType::Model, &all, &before, 2).unwrap();
+        assert_eq!(listed(&back), listed(&first));
+        assert!(!back.earlier && back.later);
+        let other = names_page(&db, RegistryType::Data, &all, &Cursor::First, 10).unwrap();
         assert!(other.names.is_empty());
+        assert_eq!(
+            repositories_of(&db, RegistryType::Model, "churn", None).unwrap(),
+            ["team-a", "team-b"]
+        );
+        let readable = [s("team-b")];
+        assert_eq!(
+            repositories_of(&db, RegistryType::Model, "churn", Some(&readable)).unwrap(),
+            ["team-b"]
+        );
     }
 
     #[test]
     fn filters_by_repository_search_tag_and_readable_repositories() {
         let db = seeded();
         let names = |filter: NameFilter| {
-            names_page(&db, RegistryType::Model, &filter, 0, 10)
+            names_page(&db, RegistryType::Model, &filter, &Cursor::First, 10)
                 .unwrap()
                 .names
                 .into_iter()
@@ -325,7 +424,7 @@ mod tests {
                 tag: Some((s(key), s(value))),
                 ..Default::default()
             };
-            let page = names_page(&db, RegistryType::Model, &filter, 0, 10).unwrap();
+            let page = names_page(&db, RegistryType::Model, &filter, &Cursor::First, 10).unwrap();
             let names: Vec<&str> = page.names.iter().map(|n| n.name.as_str()).collect();
             assert_eq!(
                 names.contains(&"numbers"),
@@ -342,11 +441,15 @@ mod tests {
             tag: Some((s("stage"), s("dev"))),
             ..Default::default()
         };
-        let first = names_page(&db, RegistryType::Model, &filter, 0, 1).unwrap();
+        let first = names_page(&db, RegistryType::Model, &filter, &Cursor::First, 1).unwrap();
         assert_eq!(listed(&first), vec![(s("team-a"), s("churn"), 1, 10)]);
-        assert!(first.more);
-        let rest = names_page(&db, RegistryType::Model, &filter, 1, 5).unwrap();
+        assert!(first.later);
+        let after = Cursor::After {
+            name: s("churn"),
+            repository: s("team-a"),
+        };
+        let rest = names_page(&db, RegistryType::Model, &filter, &after, 5).unwrap();
         assert_eq!(rest.names.len(), 2);
-        assert!(!rest.more);
+        assert!(!rest.later);
     }
 }

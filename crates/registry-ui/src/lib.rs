@@ -269,6 +269,49 @@ mod tests {
         assert_eq!(status, 403);
     }
 
+    /// The hrefs of the list page's links with this `rel`, as the browser would follow them.
+    fn link(html: &str, rel: &str) -> Option<String> {
+        let at = html.find(&format!("rel=\"{rel}\" href=\""))?;
+        let rest = &html[at + rel.len() + 13..];
+        Some(rest[..rest.find('"')?].replace("&#38;", "&"))
+    }
+
+    #[test]
+    fn list_pages_follow_each_other_both_ways() {
+        let db = seeded();
+        for i in 0..120 {
+            add(
+                &db,
+                RegistryType::Data,
+                json!({"name": format!("set-{i:03}"), "repository": "bulk", "version": "1.0.0",
+                       "uid": format!("bulk{i}")}),
+            );
+        }
+        let mut seen = Vec::new();
+        let mut pages = Vec::new();
+        let mut next = Some("/opsml/data/list/?repository=bulk".to_string());
+        while let Some(href) = next {
+            let (status, html) = get(&db, &Identity::Open, &href);
+            assert_eq!(status, 200, "{href}");
+            seen.extend(
+                html.match_indices(">set-")
+                    .map(|(at, _)| html[at + 1..at + 8].to_string()),
+            );
+            next = link(&html, "next");
+            pages.push((href, html));
+        }
+        let expected: Vec<String> = (0..120).map(|i| format!("set-{i:03}")).collect();
+        assert_eq!(seen, expected);
+        assert_eq!(pages.len(), 3);
+        assert!(link(&pages[0].1, "prev").is_none());
+        // Back from the last page comes the middle one, then the first.
+        let back = link(&pages[2].1, "prev").unwrap();
+        assert_eq!(get(&db, &Identity::Open, &back).1, pages[1].1);
+        let first = link(&pages[1].1, "prev").unwrap();
+        let (_, html) = get(&db, &Identity::Open, &first);
+        assert!(html.contains(">set-000<") && !html.contains(">set-050<"));
+    }
+
     #[test]
     fn compare_marks_what_differs() {
         let db = seeded();
@@ -291,7 +334,7 @@ mod tests {
         let db = seeded();
         for (path, status, says) in [
             (
-                "/opsml/models/list/?page=x",
+                "/opsml/models/versions/?name=churn&page=x",
                 400,
                 "page must be a whole number",
             ),

@@ -7,7 +7,7 @@ use registry_core::access::{AccessError, Scope};
 use registry_core::card::{card_fields, normalize, utc_date};
 use registry_core::write_path::client_path;
 use registry_core::{HttpError, RegistryType, VersionFilter};
-use registry_store::browse::{names_page, NameFilter};
+use registry_store::browse::{names_page, repositories_of, Cursor, NameFilter};
 use registry_store::cards::{self, ListQuery};
 use registry_store::{files, metrics, StoreError};
 use serde_json::{Map, Value};
@@ -160,10 +160,26 @@ struct ListPage {
     rows: Vec<NameRow>,
     previous: Option<String>,
     next: Option<String>,
-    first_row: u64,
 }
 
-/// `/opsml/<registry>/list/?repository=&q=&tag=key:value&page=`: a registry's names, paged,
+/// Where a list page starts: `after_name`/`after_repository` (the next page) or
+/// `before_name`/`before_repository` (the previous one); neither for the first.
+fn cursor(request: &Request) -> Cursor {
+    let pair = |side: &str| {
+        Some((
+            request.get(&format!("{side}_name"))?,
+            request.get(&format!("{side}_repository"))?,
+        ))
+    };
+    match (pair("after"), pair("before")) {
+        (Some((name, repository)), _) => Cursor::After { name, repository },
+        (None, Some((name, repository))) => Cursor::Before { name, repository },
+        (None, None) => Cursor::First,
+    }
+}
+
+/// `/opsml/<registry>/list/?repository=&q=&tag=key:value&after_name=&after_repository=`: a
+/// registry's names, a page at a time (`before_name=&before_repository=` goes back),
 /// with its repositories to choose from. `/opsml/projects/list/?project=` shows a project's
 /// runs, as the reference does.
 pub fn list_page(db: &dyn Sql, request: &Request, registry: RegistryType) -> PageResult {
@@ -196,7 +212,6 @@ pub fn list_page(db: &dyn Sql, request: &Request, registry: RegistryType) -> Pag
             ))
         }
     };
-    let page = page_number(request)?;
     let readable = request.identity.readable_repositories();
     let filter = NameFilter {
         repository: repository.clone(),
@@ -204,30 +219,23 @@ pub fn list_page(db: &dyn Sql, request: &Request, registry: RegistryType) -> Pag
         tag,
         readable_repositories: readable.clone(),
     };
-    let found = names_page(
-        db,
-        registry,
-        &filter,
-        page.saturating_mul(PAGE_SIZE),
-        PAGE_SIZE,
-    )?;
+    let found = names_page(db, registry, &filter, &cursor(request), PAGE_SIZE)?;
     let mut repositories = cards::repositories(db, registry)?;
     if let Some(readable) = &readable {
         repositories.retain(|r| readable.contains(r));
     }
-    let here = |repository: &str, page: u64| {
-        let page = if page == 0 {
-            String::new()
-        } else {
-            page.to_string()
-        };
+    // A page of this list from a cursor: (side, name, repository), side "after" or "before".
+    let here = |repository: &str, from: Option<(&str, &str, &str)>| {
+        let (side, name, at) = from.unwrap_or_default();
+        let (name_key, repository_key) = (format!("{side}_name"), format!("{side}_repository"));
         format!(
             "/opsml/{section}/list/{}",
             query_string(&[
                 ("repository", repository),
                 ("q", &search),
                 ("tag", &tag_text),
-                ("page", &page),
+                (&name_key, name),
+                (&repository_key, at),
             ])
         )
     };
@@ -261,19 +269,26 @@ pub fn list_page(db: &dyn Sql, request: &Request, registry: RegistryType) -> Pag
         repositories: repositories
             .iter()
             .map(|r| RepositoryLink {
-                href: here(r, 0),
+                href: here(r, None),
                 current: repository.as_deref() == Some(r.as_str()),
                 name: r.clone(),
             })
             .collect(),
-        all_href: here("", 0),
+        all_href: here("", None),
         repository: current.clone(),
         search: search.clone(),
         tag: tag_text.clone(),
         rows,
-        previous: (page > 0).then(|| here(&current, page - 1)),
-        next: found.more.then(|| here(&current, page + 1)),
-        first_row: page * PAGE_SIZE + 1,
+        previous: found
+            .names
+            .first()
+            .filter(|_| found.earlier)
+            .map(|n| here(&current, Some(("before", &n.name, &n.repository)))),
+        next: found
+            .names
+            .last()
+            .filter(|_| found.later)
+            .map(|n| here(&current, Some(("after", &n.name, &n.repository)))),
     }
     .render()?;
     Ok(Answer::Page { status: 200, html })
@@ -414,12 +429,7 @@ pub fn versions_page(db: &dyn Sql, request: &Request, registry: RegistryType) ->
                 Some(r) => normalize(registry, &r),
                 None => {
                     // The first repository (alphabetically) that holds the name.
-                    let filter = NameFilter {
-                        search: None,
-                        readable_repositories: readable.clone(),
-                        ..Default::default()
-                    };
-                    names_of(db, registry, &name, &filter)?
+                    repositories_of(db, registry, &name, readable.as_deref())?
                         .into_iter()
                         .next()
                         .ok_or_else(|| PageError::new(404, format!("No card is named {name}.")))?
@@ -496,11 +506,7 @@ pub fn versions_page(db: &dyn Sql, request: &Request, registry: RegistryType) ->
         )
     };
     let mut other_repositories = Vec::new();
-    let filter = NameFilter {
-        readable_repositories: readable,
-        ..Default::default()
-    };
-    for other in names_of(db, registry, &name, &filter)? {
+    for other in repositories_of(db, registry, &name, readable.as_deref())? {
         other_repositories.push(RepositoryLink {
             href: format!(
                 "/opsml/{section}/versions/{}",
@@ -562,35 +568,6 @@ pub fn versions_page(db: &dyn Sql, request: &Request, registry: RegistryType) ->
     }
     .render()?;
     Ok(Answer::Page { status: 200, html })
-}
-
-/// The repositories holding `name` in `registry`, in order.
-fn names_of(
-    db: &dyn Sql,
-    registry: RegistryType,
-    name: &str,
-    filter: &NameFilter,
-) -> Result<Vec<String>, PageError> {
-    // Names are few per repository; the exact match is picked out of the search's page.
-    let filter = NameFilter {
-        search: Some(name.to_string()),
-        ..filter.clone()
-    };
-    let mut repositories = Vec::new();
-    let mut offset = 0;
-    loop {
-        let page = names_page(db, registry, &filter, offset, PAGE_SIZE)?;
-        repositories.extend(
-            page.names
-                .iter()
-                .filter(|n| n.name == name)
-                .map(|n| n.repository.clone()),
-        );
-        if !page.more {
-            return Ok(repositories);
-        }
-        offset += PAGE_SIZE;
-    }
 }
 
 pub struct RunRow {
