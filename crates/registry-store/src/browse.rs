@@ -113,10 +113,10 @@ pub fn names_page(
     }
     let backwards = matches!(cursor, Cursor::Before { .. });
     if let Cursor::After { name, repository } | Cursor::Before { name, repository } = cursor {
-        // Spelled out rather than as a row value, so that every database uses the index.
-        let op = if backwards { "<" } else { ">" };
+        // The first comparison alone bounds the index range, on every database.
+        let (op, op_or_equal) = if backwards { ("<", "<=") } else { (">", ">=") };
         conditions.push_str(&format!(
-            " AND (name {op} ? OR (name = ? AND repository {op} ?))"
+            " AND name {op_or_equal} ? AND (name {op} ? OR repository {op} ?)"
         ));
         params.push(name.as_str().into());
         params.push(name.as_str().into());
@@ -140,7 +140,7 @@ pub fn names_page(
                 .map(summary)
                 .collect::<Result<Vec<_>>>()?
         }
-        Some((key, value)) => tagged_names(db, conditions, params, order, key, value, wanted)?,
+        Some((key, value)) => tagged_names(db, conditions, params, backwards, key, value, wanted)?,
     };
     let more = names.len() > wanted - 1;
     names.truncate(wanted - 1);
@@ -159,12 +159,18 @@ pub fn names_page(
     })
 }
 
+/// Rows a tag filter reads at a time: a page of names stops the reading.
+// Small in unit tests, so that they cross chunk boundaries.
+const TAGGED_CHUNK: i64 = if cfg!(test) { 2 } else { 512 };
+
 /// [`names_page`] with a tag: the first `wanted` names, in `order`, with a version carrying it.
+/// Candidate cards are read a chunk at a time in (name, repository, uid) order, so a page whose
+/// names are found early reads no further.
 fn tagged_names(
     db: &dyn Sql,
     mut conditions: String,
     mut params: Vec<SqlValue>,
-    order: &str,
+    backwards: bool,
     key: &str,
     value: &str,
     wanted: usize,
@@ -176,37 +182,60 @@ fn tagged_names(
     conditions.push_str(" AND (card LIKE ? ESCAPE '!' OR card LIKE ? ESCAPE '!')");
     params.push(like_pattern(&format!("{key_json}:{value_json}")).into());
     params.push(like_pattern(&format!("{key_json}:{value}")).into());
-    let sql = format!(
-        "SELECT repository, name, timestamp, card FROM opsml_cards{conditions}{order}, timestamp"
-    );
+    let (op, op_or_equal, direction) = if backwards {
+        ("<", "<=", " DESC")
+    } else {
+        (">", ">=", "")
+    };
+    let order = format!(" ORDER BY name{direction}, repository{direction}, uid{direction} LIMIT ?");
     let as_text = |v: &Value| match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
     let mut names: Vec<NameSummary> = Vec::new();
-    for row in db.execute(&sql, &params)? {
-        let card: Value = serde_json::from_str(&row.text(3)?).unwrap_or(Value::Null);
-        let stored = card.get("tags").and_then(|t| t.get(key));
-        if stored.map(as_text).as_deref() != Some(value) {
-            continue;
-        }
-        let (repository, name, timestamp) = (row.text(0)?, row.text(1)?, row.int(2)?);
-        let full = names.len() == wanted;
-        match names.last_mut() {
-            Some(last) if last.name == name && last.repository == repository => {
-                last.versions += 1;
-                last.updated = last.updated.max(timestamp);
+    let mut last_row: Option<(String, String, String)> = None;
+    loop {
+        let mut sql =
+            format!("SELECT repository, name, timestamp, card, uid FROM opsml_cards{conditions}");
+        let mut chunk_params = params.clone();
+        if let Some((name, repository, uid)) = &last_row {
+            sql.push_str(&format!(
+                " AND name {op_or_equal} ? AND (name {op} ? OR repository {op} ? OR (repository = ? AND uid {op} ?))"
+            ));
+            for value in [name, name, repository, repository, uid] {
+                chunk_params.push(value.as_str().into());
             }
-            _ if full => break,
-            _ => names.push(NameSummary {
-                repository,
-                name,
-                versions: 1,
-                updated: timestamp,
-            }),
+        }
+        sql.push_str(&order);
+        chunk_params.push(SqlValue::Integer(TAGGED_CHUNK));
+        let rows = db.execute(&sql, &chunk_params)?;
+        for row in &rows {
+            let (repository, name, timestamp) = (row.text(0)?, row.text(1)?, row.int(2)?);
+            last_row = Some((name.clone(), repository.clone(), row.text(4)?));
+            let card: Value = serde_json::from_str(&row.text(3)?).unwrap_or(Value::Null);
+            let stored = card.get("tags").and_then(|t| t.get(key));
+            if stored.map(as_text).as_deref() != Some(value) {
+                continue;
+            }
+            let full = names.len() == wanted;
+            match names.last_mut() {
+                Some(last) if last.name == name && last.repository == repository => {
+                    last.versions += 1;
+                    last.updated = last.updated.max(timestamp);
+                }
+                _ if full => return Ok(names),
+                _ => names.push(NameSummary {
+                    repository,
+                    name,
+                    versions: 1,
+                    updated: timestamp,
+                }),
+            }
+        }
+        if (rows.len() as i64) < TAGGED_CHUNK {
+            return Ok(names);
         }
     }
-    Ok(names)
 }
 
 fn summary(row: &Row) -> Result<NameSummary> {
