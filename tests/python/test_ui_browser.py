@@ -24,7 +24,8 @@ from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from support.servers import Server, run_flow, start_host
 
@@ -97,10 +98,19 @@ def downloaded(driver: WebDriver, name: str, timeout: float = 30) -> bytes:
     raise AssertionError(f"{name} was not downloaded; the folder has {os.listdir(driver.downloads)}")  # type: ignore[attr-defined]
 
 
+def follow(driver: WebDriver, element, then: str) -> None:
+    """Clicks `element` and waits until the page it leads to shows `then` (a CSS selector): a
+    click that submits a form or follows a link returns before the next page has loaded."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 20).until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, then)))
+
+
 def open_model(driver: WebDriver, ui_host: Server) -> None:
     """What a new user does: open the registry's address and click their model."""
     driver.get(ui_host.url + "/")
-    driver.find_element(By.LINK_TEXT, "churn-model").click()
+    follow(driver, driver.find_element(By.LINK_TEXT, "churn-model"), "#card-title")
 
 
 def test_a_new_user_finds_the_model_they_registered(ui_host: Server, seeded: dict, browser: WebDriver,
@@ -111,7 +121,7 @@ def test_a_new_user_finds_the_model_they_registered(ui_host: Server, seeded: dic
     assert "churn-model" in texts(browser, "#names td a")
     browser.save_screenshot(str(screenshots / "models-list.png"))
 
-    browser.find_element(By.LINK_TEXT, "churn-model").click()
+    follow(browser, browser.find_element(By.LINK_TEXT, "churn-model"), "#card-title")
     versions = [m["version"] for m in seeded["models"]]
     assert texts(browser, "#versions a") == sorted(versions, key=lambda v: [int(p) for p in v.split(".")],
                                                      reverse=True)
@@ -127,7 +137,7 @@ def test_a_new_user_finds_the_model_they_registered(ui_host: Server, seeded: dic
     no_alert(browser)
 
     # The linked DataCard is one click away.
-    browser.find_element(By.LINK_TEXT, seeded["data_uid"]).click()
+    follow(browser, browser.find_element(By.LINK_TEXT, seeded["data_uid"]), "#card-title")
     assert browser.find_element(By.ID, "card-title").text.startswith("churn-data ")
 
 
@@ -170,10 +180,10 @@ def test_downloads_are_the_bytes_that_were_uploaded(ui_host: Server, seeded: dic
 def test_a_run_shows_its_metrics_as_a_chart(ui_host: Server, seeded: dict, browser: WebDriver,
                                            screenshots: Path) -> None:
     browser.get(ui_host.url + "/opsml/projects/list/")
-    browser.find_element(By.LINK_TEXT, "churn-project").click()
+    follow(browser, browser.find_element(By.LINK_TEXT, "churn-project"), "#runs")
     runs = texts(browser, "#runs td a")
     assert sorted(runs) == ["baseline", "tuned"], runs
-    browser.find_element(By.LINK_TEXT, "baseline").click()
+    follow(browser, browser.find_element(By.LINK_TEXT, "baseline"), "figure.metric")
     baseline = seeded["runs"][0]
     chart = browser.find_element(By.CSS_SELECTOR, "figure[data-metric='loss']")
     # One marker per logged step, in the run's colour, and the values behind them.
@@ -186,7 +196,7 @@ def test_a_run_shows_its_metrics_as_a_chart(ui_host: Server, seeded: dict, brows
 
     # Both runs of the project overlaid: twice the markers, two colours.
     browser.get(ui_host.url + "/opsml/projects/list/?project=churn-project")
-    browser.find_element(By.ID, "overlay").click()
+    follow(browser, browser.find_element(By.ID, "overlay"), "figure.metric")
     chart = browser.find_element(By.CSS_SELECTOR, "figure[data-metric='loss']")
     circles = chart.find_elements(By.CSS_SELECTOR, "svg circle")
     assert len(circles) == 2 * len(baseline["loss"])
@@ -197,7 +207,7 @@ def test_two_versions_side_by_side(ui_host: Server, seeded: dict, browser: WebDr
     open_model(browser, ui_host)
     older = seeded["models"][0]["version"]
     Select(browser.find_element(By.NAME, "b")).select_by_visible_text(older)
-    browser.find_element(By.ID, "compare").click()
+    follow(browser, browser.find_element(By.ID, "compare"), "#compare-fields")
     marked = texts(browser, "#compare-fields tr.differs th")
     assert "≠ version" in marked and "≠ tag alpha" in marked, marked
     assert "≠ name" not in marked
