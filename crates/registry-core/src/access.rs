@@ -137,6 +137,18 @@ impl Identity {
         })
     }
 
+    /// Allows `need` in some repository (its scope, whatever repositories it is limited to):
+    /// for a listing narrowed to what it may read, or an operation on something that does not
+    /// exist, which reveals nothing of any repository.
+    pub fn require_somewhere(&self, need: Scope) -> Result<(), AccessError> {
+        let mut grant = self.grant();
+        grant.repositories = None;
+        if grant.allows(need, None) {
+            return Ok(());
+        }
+        self.require(need, None)
+    }
+
     /// The repositories it may read; `None` for all. Listings keep only these.
     pub fn readable_repositories(&self) -> Option<Vec<String>> {
         self.grant().repositories

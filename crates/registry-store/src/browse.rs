@@ -2,6 +2,7 @@
 //! versions each has and when it last changed), searched by part of the name and filtered by a
 //! tag. The web UI's list pages read this; `cards::list` reads the versions of one name.
 
+use crate::cards::tag_text;
 use crate::{Result, Row, Sql, SqlValue};
 use registry_core::RegistryType;
 use serde_json::Value;
@@ -188,10 +189,6 @@ fn tagged_names(
         (">", ">=", "")
     };
     let order = format!(" ORDER BY name{direction}, repository{direction}, uid{direction} LIMIT ?");
-    let as_text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
     let mut names: Vec<NameSummary> = Vec::new();
     let mut last_row: Option<(String, String, String)> = None;
     loop {
@@ -214,7 +211,7 @@ fn tagged_names(
             last_row = Some((name.clone(), repository.clone(), row.text(4)?));
             let card: Value = serde_json::from_str(&row.text(3)?).unwrap_or(Value::Null);
             let stored = card.get("tags").and_then(|t| t.get(key));
-            if stored.map(as_text).as_deref() != Some(value) {
+            if stored.map(tag_text).as_deref() != Some(value) {
                 continue;
             }
             let full = names.len() == wanted;
@@ -275,11 +272,15 @@ mod tests {
     use serde_json::json;
 
     fn add(db: &Sqlite, repository: &str, name: &str, version: &str, ts: i64, tag: &str) {
+        add_tagged(db, repository, name, version, ts, json!({ "stage": tag }));
+    }
+
+    fn add_tagged(db: &Sqlite, repository: &str, name: &str, version: &str, ts: i64, tags: Value) {
         let card = Card::from_fields(
             RegistryType::Model,
             json!({"name": name, "repository": repository, "version": version,
                    "uid": format!("{repository}-{name}-{version}"), "timestamp": ts,
-                   "tags": {"stage": tag}})
+                   "tags": tags})
             .as_object()
             .unwrap()
             .clone(),
@@ -425,22 +426,8 @@ mod tests {
     #[test]
     fn a_tag_compares_as_text_whatever_its_json_type() {
         let db = seeded();
-        let card = Card::from_fields(
-            RegistryType::Model,
-            json!({"name": "numbers", "repository": "team-c", "version": "1.0.0", "uid": "n1",
-                   "timestamp": 1, "tags": {"epochs": 3, "ok": true, "note": "50%_off!"}})
-            .as_object()
-            .unwrap()
-            .clone(),
-            &CardDefaults {
-                uid: "unused".into(),
-                date: "2026-11-30".into(),
-                app_env: "development".into(),
-                timestamp: 0,
-            },
-        )
-        .unwrap();
-        cards::insert(&db, &card).unwrap();
+        let tags = json!({"epochs": 3, "ok": true, "note": "50%_off!"});
+        add_tagged(&db, "team-c", "numbers", "1.0.0", 1, tags);
         for (key, value, found) in [
             ("epochs", "3", true),
             ("epochs", "30", false),

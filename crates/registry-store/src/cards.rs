@@ -291,13 +291,17 @@ pub struct CardList {
     pub cards: Vec<Box<RawValue>>,
 }
 
-/// Tag values compare as text, as the reference's JSON lookup did (`{"idx": "3"}` finds 3).
-fn same_text(stored: Option<&Value>, wanted: &Value) -> bool {
-    let text = |v: &Value| match v {
+/// A tag value as text: a string as itself, anything else as its JSON.
+pub(crate) fn tag_text(value: &Value) -> String {
+    match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
-    };
-    stored.is_some_and(|s| text(s) == text(wanted))
+    }
+}
+
+/// Tag values compare as text, as the reference's JSON lookup did (`{"idx": "3"}` finds 3).
+fn same_text(stored: Option<&Value>, wanted: &Value) -> bool {
+    stored.is_some_and(|s| tag_text(s) == tag_text(wanted))
 }
 
 /// Cards matching `query`, highest version first (or newest first), at most `limit`.

@@ -130,6 +130,15 @@ fn opacity(colour: BackendColor) -> String {
     }
 }
 
+/// A shape's colour: filled with it, or outlined in it.
+fn paint(colour: BackendColor, fill: bool) -> String {
+    if fill {
+        format!("fill=\"{}\"", css(colour))
+    } else {
+        format!("fill=\"none\" stroke=\"{}\"", css(colour))
+    }
+}
+
 fn points(path: impl IntoIterator<Item = BackendCoord>) -> String {
     path.into_iter()
         .map(|(x, y)| format!("{x},{y}"))
@@ -207,12 +216,7 @@ impl DrawingBackend for SvgString<'_> {
         style: &S,
         fill: bool,
     ) -> Drawn {
-        let (colour, alpha) = (css(style.color()), opacity(style.color()));
-        let paint = if fill {
-            format!("fill=\"{colour}\"")
-        } else {
-            format!("fill=\"none\" stroke=\"{colour}\"")
-        };
+        let (paint, alpha) = (paint(style.color(), fill), opacity(style.color()));
         self.element(format_args!(
             "<rect x=\"{x0}\" y=\"{y0}\" width=\"{}\" height=\"{}\" {paint}{alpha}/>",
             x1 - x0,
@@ -243,12 +247,7 @@ impl DrawingBackend for SvgString<'_> {
         style: &S,
         fill: bool,
     ) -> Drawn {
-        let (colour, alpha) = (css(style.color()), opacity(style.color()));
-        let paint = if fill {
-            format!("fill=\"{colour}\"")
-        } else {
-            format!("fill=\"none\" stroke=\"{colour}\"")
-        };
+        let (paint, alpha) = (paint(style.color(), fill), opacity(style.color()));
         self.element(format_args!(
             "<circle cx=\"{x}\" cy=\"{y}\" r=\"{radius}\" {paint}{alpha}/>"
         ))

@@ -188,13 +188,8 @@ pub fn list_page(db: &dyn Sql, request: &Request, registry: RegistryType) -> Pag
             return project_runs_page(db, request, &project);
         }
     }
-    request.identity.require(Scope::Read, None).or_else(|e| {
-        // A token limited to some repositories may still browse those.
-        match request.identity.readable_repositories() {
-            Some(readable) if !readable.is_empty() => Ok(()),
-            _ => Err(e),
-        }
-    })?;
+    // A token limited to some repositories browses those.
+    request.identity.require_somewhere(Scope::Read)?;
     let section = section_of(registry);
     let repository = request.get("repository").map(|r| normalize(registry, &r));
     if let Some(repository) = &repository {
@@ -411,13 +406,12 @@ fn text_of(card: &Map<String, Value>, key: &str) -> String {
 pub fn versions_page(db: &dyn Sql, request: &Request, registry: RegistryType) -> PageResult {
     let section = section_of(registry);
     let readable = request.identity.readable_repositories();
-    let (name, repository, selected) = match request.get("uid") {
+    let (name, given_repository, selected) = match request.get("uid") {
         Some(uid) => {
             let card = cards::get(db, registry, &uid)?
                 .ok_or_else(|| PageError::new(404, format!("No card has uid {uid}.")))?;
             let repository = text_of(&card, "repository");
-            request.identity.require(Scope::Read, Some(&repository))?;
-            (text_of(&card, "name"), repository, Some(card))
+            (text_of(&card, "name"), Some(repository), Some(card))
         }
         None => {
             let name = request
@@ -425,20 +419,20 @@ pub fn versions_page(db: &dyn Sql, request: &Request, registry: RegistryType) ->
                 .or_else(|| request.get("model"))
                 .map(|n| normalize(registry, &n))
                 .ok_or_else(|| PageError::new(400, "Say which card: name=<name> or uid=<uid>."))?;
-            let repository = match request.get("repository") {
-                Some(r) => normalize(registry, &r),
-                None => {
-                    // The first repository (alphabetically) that holds the name.
-                    repositories_of(db, registry, &name, readable.as_deref())?
-                        .into_iter()
-                        .next()
-                        .ok_or_else(|| PageError::new(404, format!("No card is named {name}.")))?
-                }
-            };
-            request.identity.require(Scope::Read, Some(&repository))?;
+            let repository = request.get("repository").map(|r| normalize(registry, &r));
             (name, repository, None)
         }
     };
+    // The readable repositories holding the name: to choose from, and the first by default.
+    let holders = repositories_of(db, registry, &name, readable.as_deref())?;
+    let repository = match given_repository {
+        Some(repository) => repository,
+        None => holders
+            .first()
+            .cloned()
+            .ok_or_else(|| PageError::new(404, format!("No card is named {name}.")))?,
+    };
+    request.identity.require(Scope::Read, Some(&repository))?;
     let page = page_number(request)?;
     let listed = cards::list(
         db,
@@ -505,17 +499,17 @@ pub fn versions_page(db: &dyn Sql, request: &Request, registry: RegistryType) ->
             ])
         )
     };
-    let mut other_repositories = Vec::new();
-    for other in repositories_of(db, registry, &name, readable.as_deref())? {
-        other_repositories.push(RepositoryLink {
+    let other_repositories = holders
+        .into_iter()
+        .map(|other| RepositoryLink {
             href: format!(
                 "/opsml/{section}/versions/{}",
                 query_string(&[("name", &name), ("repository", &other)])
             ),
             current: other == repository,
             name: other,
-        });
-    }
+        })
+        .collect();
     let mut tags: Vec<(String, String)> = card
         .get("tags")
         .and_then(Value::as_object)
