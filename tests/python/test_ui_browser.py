@@ -20,7 +20,7 @@ import blake3
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -98,12 +98,27 @@ def downloaded(driver: WebDriver, name: str, timeout: float = 30) -> bytes:
     raise AssertionError(f"{name} was not downloaded; the folder has {os.listdir(driver.downloads)}")  # type: ignore[attr-defined]
 
 
+def page_left(old_root) -> bool:
+    """Whether the page holding `old_root` was replaced. Mid-navigation ChromeDriver can answer
+    "Node ... does not belong to the document" instead of a stale reference (seen on CI); both
+    mean the old page is gone."""
+    try:
+        old_root.is_enabled()
+        return False
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error.msg):
+            return True
+        raise
+
+
 def follow(driver: WebDriver, element, then: str) -> None:
     """Clicks `element` and waits until the page it leads to shows `then` (a CSS selector): a
     click that submits a form or follows a link returns before the next page has loaded."""
     old = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 20).until(lambda _: page_left(old))
     WebDriverWait(driver, 20).until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, then)))
 
 
