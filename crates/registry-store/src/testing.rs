@@ -82,3 +82,19 @@ impl KeyValue for MemoryKv {
         Ok(self.0.borrow().contains_key(key))
     }
 }
+
+/// One store shared by several owners (a page opens its blob store anew for each request).
+impl KeyValue for std::rc::Rc<MemoryKv> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.as_ref().get(key)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.as_ref().set(key, value)
+    }
+    fn delete(&self, key: &str) -> Result<()> {
+        self.as_ref().delete(key)
+    }
+    fn exists(&self, key: &str) -> Result<bool> {
+        self.as_ref().exists(key)
+    }
+}

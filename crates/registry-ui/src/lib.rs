@@ -4,15 +4,22 @@
 //! `/opsml/models/versions/?model=`, `/opsml/data/list/`, `/opsml/projects/list/`,
 //! `/opsml/projects/runs/plot/?run_uid=`, ...), so bookmarks keep working.
 //!
+//! Audit cards are also filled in here (`/opsml/audit/`): answers, approval, comments and the
+//! CSV the reference reads and writes, saved under the same rules as every other write.
+//!
 //! Pages need no JavaScript and load nothing from elsewhere: the style sheet is in the page and
 //! charts are inline SVG. Every value is HTML-escaped by the templates.
 
+mod audit_card;
+mod audit_form;
 mod chart;
 mod pages;
 mod tree;
 
 use registry_core::access::Identity;
 use registry_core::RegistryType;
+use registry_store::audit::AuditRecord;
+use registry_store::blobs::{BlobStore, DigestAlgorithm};
 use registry_store::Sql;
 
 pub use pages::PAGE_SIZE;
@@ -26,13 +33,45 @@ pub enum Answer {
     },
     /// `303 See Other` to this location.
     Redirect(String),
+    /// A file to save (an audit card's CSV).
+    File {
+        content_type: &'static str,
+        filename: String,
+        bytes: Vec<u8>,
+    },
 }
 
-/// A page request: its path, its query string and who asks.
+/// A page request: its path, its query string, who asks and, for a form, what it sent.
 pub struct Request<'a> {
     pub path: &'a str,
     pub query: &'a str,
     pub identity: &'a Identity,
+    /// `GET` or `POST`.
+    pub method: &'a str,
+    pub content_type: &'a str,
+    pub body: &'a [u8],
+    /// The `X-Prod-Token` header, for a script that saves a form.
+    pub prod_token_header: Option<&'a str>,
+}
+
+/// What pages read and write through.
+pub struct Site<'a> {
+    pub db: &'a dyn Sql,
+    /// Opened only by the pages that read or write file bytes (the audit form).
+    pub blobs: &'a dyn Fn() -> Result<Box<dyn BlobStore>, String>,
+    pub writes: Writes<'a>,
+}
+
+/// What a save needs besides the stores: the write policy and the deployment's ids and clock.
+pub struct Writes<'a> {
+    /// `APP_ENV`: in production a save needs the prod token.
+    pub app_env: &'a str,
+    pub prod_token: &'a str,
+    pub algorithm: DigestAlgorithm,
+    pub new_id: &'a dyn Fn() -> String,
+    pub now_unix: &'a dyn Fn() -> i64,
+    /// An audit-trail record of an action on a target, by the caller, now.
+    pub audit: &'a dyn Fn(&str, &str) -> AuditRecord,
 }
 
 impl Request<'_> {
@@ -73,14 +112,23 @@ pub fn section_of(registry: RegistryType) -> &'static str {
 }
 
 /// Answers a page request. Errors become a page with their status and message.
-pub fn answer(db: &dyn Sql, request: &Request) -> Answer {
+pub fn answer(site: &Site, request: &Request) -> Answer {
+    let db = site.db;
     let path = request.path.trim_end_matches('/');
     match path {
         "" => return Answer::Redirect("/opsml".into()),
         "/opsml" => return Answer::Redirect("/opsml/models/list/".into()),
         _ => {}
     }
-    let result = if path == "/opsml/projects/runs/plot" {
+    let post = request.method.eq_ignore_ascii_case("POST");
+    let result = if let Some(action) = audit_form::route(path, post) {
+        audit_form::answer(site, request, action)
+    } else if post {
+        Err(pages::PageError::new(
+            405,
+            "Only the audit form is sent with POST; this page is read with GET.",
+        ))
+    } else if path == "/opsml/projects/runs/plot" {
         pages::run_page(db, request)
     } else {
         let mut segments = path.trim_start_matches("/opsml/").split('/');
@@ -115,7 +163,7 @@ mod tests {
     use registry_store::{cards, metrics};
     use serde_json::{json, Value};
 
-    fn add(db: &Sqlite, registry: RegistryType, fields: Value) {
+    pub(crate) fn add(db: &Sqlite, registry: RegistryType, fields: Value) {
         let card = Card::from_fields(
             registry,
             fields.as_object().unwrap().clone(),
@@ -130,7 +178,7 @@ mod tests {
         cards::insert(db, &card).unwrap();
     }
 
-    fn seeded() -> Sqlite {
+    pub(crate) fn seeded() -> Fixture {
         let db = Sqlite::memory();
         registry_store::schema::migrate(&db).unwrap();
         for (i, version) in ["1.2.0", "1.10.0", "1.9.0"].iter().enumerate() {
@@ -169,24 +217,99 @@ mod tests {
             }],
         )
         .unwrap();
-        db
+        Fixture::new(db)
     }
 
-    fn get(db: &Sqlite, identity: &Identity, path_and_query: &str) -> (u16, String) {
-        let (path, query) = path_and_query
-            .split_once('?')
-            .unwrap_or((path_and_query, ""));
-        match answer(
-            db,
-            &Request {
-                path,
-                query,
-                identity,
-            },
-        ) {
+    /// A registry in memory: SQLite and a key-value blob store, in development unless told.
+    pub(crate) struct Fixture {
+        pub db: Sqlite,
+        pub kv: std::rc::Rc<registry_store::testing::MemoryKv>,
+        pub app_env: &'static str,
+        pub ids: std::cell::Cell<u32>,
+    }
+
+    impl Fixture {
+        pub fn new(db: Sqlite) -> Self {
+            Fixture {
+                db,
+                kv: Default::default(),
+                app_env: "development",
+                ids: Default::default(),
+            }
+        }
+
+        /// Sends a request; `form` is a urlencoded body (then the request is a POST).
+        pub fn send(
+            &self,
+            identity: &Identity,
+            path_and_query: &str,
+            form: Option<(&str, &[u8])>,
+            prod_token_header: Option<&str>,
+        ) -> Answer {
+            let (path, query) = path_and_query
+                .split_once('?')
+                .unwrap_or((path_and_query, ""));
+            let kv = self.kv.clone();
+            let blobs = move || -> Result<Box<dyn BlobStore>, String> {
+                Ok(Box::new(registry_store::blobs::ChunkStore(kv.clone())))
+            };
+            let new_id = || {
+                self.ids.set(self.ids.get() + 1);
+                format!("id{}", self.ids.get())
+            };
+            let audit = |action: &str, target: &str| AuditRecord {
+                at: 1,
+                request_id: "r".into(),
+                identity: identity.name(),
+                action: action.into(),
+                registry: None,
+                repository: None,
+                name: None,
+                version: None,
+                target: target.into(),
+                detail: None,
+            };
+            let site = Site {
+                db: &self.db,
+                blobs: &blobs,
+                writes: Writes {
+                    app_env: self.app_env,
+                    prod_token: "the-prod-token",
+                    algorithm: DigestAlgorithm::Blake3,
+                    new_id: &new_id,
+                    now_unix: &|| 1_764_500_000,
+                    audit: &audit,
+                },
+            };
+            let (method, content_type, body) = match form {
+                Some((content_type, body)) => ("POST", content_type, body),
+                None => ("GET", "", &[][..]),
+            };
+            answer(
+                &site,
+                &Request {
+                    path,
+                    query,
+                    identity,
+                    method,
+                    content_type,
+                    body,
+                    prod_token_header,
+                },
+            )
+        }
+    }
+
+    pub(crate) fn page(answer: Answer) -> (u16, String) {
+        match answer {
             Answer::Page { status, html } => (status, html),
             Answer::Redirect(to) => (303, to),
+            Answer::File { filename, .. } => (200, filename),
         }
+    }
+
+    fn get(fixture: &Fixture, identity: &Identity, path_and_query: &str) -> (u16, String) {
+        page(fixture.send(identity, path_and_query, None, None))
     }
 
     #[test]
@@ -281,7 +404,7 @@ mod tests {
         let db = seeded();
         for i in 0..120 {
             add(
-                &db,
+                &db.db,
                 RegistryType::Data,
                 json!({"name": format!("set-{i:03}"), "repository": "bulk", "version": "1.0.0",
                        "uid": format!("bulk{i}")}),

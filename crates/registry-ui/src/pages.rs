@@ -18,8 +18,8 @@ pub const PAGE_SIZE: u64 = 50;
 /// Why a page could not be shown: its status and a sentence for the person reading it.
 #[derive(Debug)]
 pub struct PageError {
-    status: u16,
-    message: String,
+    pub(crate) status: u16,
+    pub(crate) message: String,
 }
 
 impl PageError {
@@ -49,7 +49,7 @@ impl From<askama::Error> for PageError {
     }
 }
 
-type PageResult = Result<Answer, PageError>;
+pub(crate) type PageResult = Result<Answer, PageError>;
 
 /// What a query value keeps unescaped: letters, digits and `-._~/` (readable paths).
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -74,7 +74,7 @@ pub(crate) fn query_string(pairs: &[(&str, &str)]) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM` (UTC) of a card timestamp in microseconds.
-fn utc_time(micros: i64) -> String {
+pub(crate) fn utc_time(micros: i64) -> String {
     let seconds = micros.div_euclid(1_000_000);
     let of_day = seconds.rem_euclid(86_400);
     format!(
@@ -92,7 +92,7 @@ pub struct NavItem {
     pub current: bool,
 }
 
-fn nav(current: RegistryType) -> Vec<NavItem> {
+pub(crate) fn nav(current: RegistryType) -> Vec<NavItem> {
     SECTIONS
         .iter()
         .map(|(registry, segment, label)| NavItem {
@@ -325,6 +325,8 @@ struct CardPage {
     python_snippet: String,
     curl_snippet: String,
     metrics_href: Option<String>,
+    /// The audit form: of this audit card, or of this model's audit.
+    audit_link: Option<(String, &'static str)>,
     compare_action: String,
 }
 
@@ -397,7 +399,7 @@ fn field_rows(registry: RegistryType, card: &Map<String, Value>) -> Vec<FieldRow
         .collect()
 }
 
-fn text_of(card: &Map<String, Value>, key: &str) -> String {
+pub(crate) fn text_of(card: &Map<String, Value>, key: &str) -> String {
     card.get(key).map(field_text).unwrap_or_default()
 }
 
@@ -547,6 +549,24 @@ pub fn versions_page(db: &dyn Sql, request: &Request, registry: RegistryType) ->
             query_string(&[("path", &client_path(&folder))])
         ),
         compare_action: format!("/opsml/{section}/compare/"),
+        audit_link: match registry {
+            RegistryType::Audit => Some((
+                format!("/opsml/audit/{}", query_string(&[("uid", &uid)])),
+                "Open the audit form",
+            )),
+            RegistryType::Model => Some((
+                format!(
+                    "/opsml/audit/{}",
+                    query_string(&[
+                        ("repository", &repository),
+                        ("model", &name),
+                        ("version", &version)
+                    ])
+                ),
+                "Audit this model",
+            )),
+            _ => None,
+        },
         metrics_href: (registry == RegistryType::Run).then(|| {
             format!(
                 "/opsml/projects/runs/plot/{}",
