@@ -8,6 +8,7 @@ $OPSML_UI_SCREENSHOTS (default: the test's temporary directory)."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import time
@@ -262,3 +263,149 @@ def test_a_script_in_a_card_shows_as_text(ui_host: Server, seeded: dict, browser
     browser.get(ui_host.url + "/opsml/models/list/?" + urlencode({"q": script}))
     no_alert(browser)
     assert browser.find_element(By.NAME, "q").get_attribute("value") == script
+
+
+def load_audit(server: Server, uid: str, workdir: Path) -> dict:
+    """The audit card as the opsml client's `load_card` returns it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "args.json").write_text(json.dumps({"uid": uid}))
+    result = run_flow("audit_load", server, workdir)
+    assert result.ok, result.explain()
+    return result.result
+
+
+def answer(driver: WebDriver, field: str, text: str) -> None:
+    box = driver.find_element(By.NAME, field)
+    box.clear()
+    box.send_keys(text)
+
+
+def test_an_auditor_fills_in_the_audit_card_the_client_registered(
+        ui_host: Server, seeded: dict, browser: WebDriver, tmp_path: Path) -> None:
+    audit = seeded["audit"]
+    browser.get(ui_host.url + "/opsml/audit/list/")
+    follow(browser, browser.find_element(By.LINK_TEXT, "churn-audit"), "#card-title")
+    follow(browser, browser.find_element(By.ID, "audit-link"), "#audit-form")
+    assert browser.find_element(By.ID, "audit-title").text == f"Audit churn-audit {audit['version']}"
+    # The client's questions, its answer and its comment.
+    first = browser.find_element(By.CSS_SELECTOR, "label[for='business_understanding_1']").text
+    assert first == f"1. {audit['questions']['business_understanding']['1']}"
+    assert browser.find_element(By.NAME, "business_understanding_1").get_property("value") == "Prices contract renewals"
+    assert "Data sources confirmed with the owners" in browser.find_element(By.ID, "audit-comments").text
+
+    answer(browser, "data_understanding_1", "CRM exports 2021–2026, owned by <sales ops>")
+    Select(browser.find_element(By.ID, "audit-approved")).select_by_visible_text("Approved")
+    browser.find_element(By.ID, "comment-name").send_keys("bea")
+    browser.find_element(By.ID, "comment-text").send_keys("Approved after review")
+    follow(browser, browser.find_element(By.ID, "audit-save"), "#audit-notice")
+    assert browser.find_element(By.ID, "audit-notice").text == "Saved."
+    assert browser.find_element(By.NAME, "data_understanding_1").get_property("value") == \
+        "CRM exports 2021–2026, owned by <sales ops>"
+    no_alert(browser)
+
+    # What the client loads is what was typed, next to what it stored itself.
+    loaded = load_audit(ui_host, audit["uid"], tmp_path / "load")
+    assert loaded["approved"] is True
+    assert loaded["answers"]["data_understanding"]["1"] == "CRM exports 2021–2026, owned by <sales ops>"
+    assert loaded["answers"]["business_understanding"]["1"] == "Prices contract renewals"
+    assert loaded["comments"] == [{"name": "bea", "comment": "Approved after review"},
+                                  {"name": "ann", "comment": "Data sources confirmed with the owners"}]
+    assert loaded["modelcards"] == [{"name": "churn-model", "version": seeded["models"][0]["version"]}]
+    # The registry row agrees.
+    rows = httpx.post(f"{ui_host.api}/cards/list", json={"registry_type": "audit", "uid": audit["uid"]}).json()
+    assert rows["cards"][0]["approved"] is True
+
+
+def test_a_new_audit_card_for_a_model_with_answers_from_a_csv(
+        ui_host: Server, seeded: dict, browser: WebDriver, screenshots: Path, tmp_path: Path) -> None:
+    newest = seeded["models"][-1]
+    open_model(browser, ui_host)
+    follow(browser, browser.find_element(By.ID, "audit-link"), "#audit-form")
+    assert browser.find_element(By.ID, "audit-title").text == "New audit card"
+    assert f"churn-model {newest['version']}" in browser.find_element(By.CSS_SELECTOR, ".audit-model").text
+    name = browser.find_element(By.ID, "audit-name")
+    name.clear()
+    name.send_keys("churn-model-review")
+    answer(browser, "business_understanding_1", "Which customers get a renewal offer")
+    answer(browser, "evaluation_1", "AUC 0.91 on the 2026 hold-out")
+    follow(browser, browser.find_element(By.ID, "audit-save"), "#audit-notice")
+    assert browser.find_element(By.ID, "audit-title").text == "Audit churn-model-review 1.0.0"
+
+    # The saved answers as CSV, in the reference's columns.
+    browser.find_element(By.ID, "audit-csv").click()
+    csv_text = downloaded(browser, "churn-model-review-1.0.0-audit.csv").decode()
+    assert csv_text.startswith("topic,number,question,purpose,response\r\n")
+    assert "evaluation,1," in csv_text and csv_text.rstrip().splitlines()
+    assert "AUC 0.91 on the 2026 hold-out" in csv_text
+
+    # Answers read from a CSV fill the form; only Save stores them.
+    upload = tmp_path / "answers.csv"
+    upload.write_text('topic,number,response\r\nmodeling,1,"Gradient boosting, against a logistic baseline"\r\n')
+    browser.find_element(By.ID, "audit-file").send_keys(str(upload))
+    follow(browser, browser.find_element(By.ID, "audit-load-csv"), "#audit-notice")
+    assert "Read 1 answers from answers.csv" in browser.find_element(By.ID, "audit-notice").text
+    assert browser.find_element(By.NAME, "modeling_1").get_property("value") == \
+        "Gradient boosting, against a logistic baseline"
+    uid = browser.find_element(By.NAME, "uid").get_property("value")
+    assert load_audit(ui_host, uid, tmp_path / "before")["answers"]["modeling"]["1"] is None
+    follow(browser, browser.find_element(By.ID, "audit-save-bottom"), "#audit-notice")
+    assert f"churn-model {newest['version']}" in browser.find_element(By.CSS_SELECTOR, ".audit-model").text
+    browser.save_screenshot(str(screenshots / "audit-form.png"))
+    loaded = load_audit(ui_host, uid, tmp_path / "after")
+    assert loaded["answers"]["modeling"]["1"] == "Gradient boosting, against a logistic baseline"
+    assert loaded["answers"]["evaluation"]["1"] == "AUC 0.91 on the 2026 hold-out"
+    assert loaded["modelcards"] == [{"name": "churn-model", "version": newest["version"]}]
+
+    # The model now links to it, and its audit link opens it.
+    open_model(browser, ui_host)
+    fields = dict(zip(texts(browser, "#fields th"), texts(browser, "#fields td")))
+    assert fields["auditcard_uid"] == uid
+    follow(browser, browser.find_element(By.ID, "audit-link"), "#audit-form")
+    assert browser.find_element(By.ID, "audit-title").text == "Audit churn-model-review 1.0.0"
+
+
+PROD_TOKEN = "prod-token-for-the-browser-test"
+
+
+@pytest.fixture(scope="module")
+def prod_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_host(tmp_path_factory.mktemp("ui-prod"), env={"APP_ENV": "production",
+                                                                   "OPSML_PROD_TOKEN": PROD_TOKEN})
+    yield server
+    server.stop()
+
+
+def test_in_production_the_audit_form_needs_the_prod_token(
+        prod_host: Server, browser: WebDriver, screenshots: Path, tmp_path: Path) -> None:
+    def audit_cards() -> list:
+        listed = httpx.post(f"{prod_host.api}/cards/list", json={"registry_type": "audit"})
+        assert listed.status_code == 200, listed.text
+        return listed.json()["cards"]
+
+    browser.get(prod_host.url + "/opsml/audit/list/")
+    follow(browser, browser.find_element(By.ID, "new-audit"), "#audit-form")
+    browser.find_element(By.ID, "audit-name").send_keys("pricing-audit")
+    browser.find_element(By.ID, "audit-repository").send_keys("team-prod")
+    browser.find_element(By.ID, "audit-contact").send_keys("risk@example.com")
+    answer(browser, "misc_1", "Falls under the pricing policy")
+
+    follow(browser, browser.find_element(By.ID, "audit-save"), "#audit-error")
+    refusal = browser.find_element(By.ID, "audit-error").text
+    assert "saving needs the prod token" in refusal and "Nothing was saved" in refusal
+    # What was typed is still there, and nothing was registered.
+    assert browser.find_element(By.NAME, "misc_1").get_property("value") == "Falls under the pricing policy"
+    assert audit_cards() == []
+    browser.save_screenshot(str(screenshots / "audit-prod-refused.png"))
+
+    browser.find_element(By.ID, "prod-token").send_keys("not-the-token")
+    follow(browser, browser.find_element(By.ID, "audit-save"), "#audit-error")
+    assert "not this registry's" in browser.find_element(By.ID, "audit-error").text
+    assert audit_cards() == []
+
+    browser.find_element(By.ID, "prod-token").send_keys(PROD_TOKEN)
+    follow(browser, browser.find_element(By.ID, "audit-save"), "#audit-notice")
+    assert browser.find_element(By.ID, "audit-notice").text == "Saved."
+    [card] = audit_cards()
+    assert (card["name"], card["repository"], card["version"]) == ("pricing-audit", "team-prod", "1.0.0")
+    loaded = load_audit(prod_host, card["uid"], tmp_path / "load")
+    assert loaded["answers"]["misc"]["1"] == "Falls under the pricing policy"

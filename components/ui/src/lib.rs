@@ -98,7 +98,10 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
                 ("content-type", content_type.to_string()),
                 (
                     "content-disposition",
-                    format!("attachment; filename=\"{}\"", filename.replace(['"', '\\'], "_")),
+                    format!(
+                        "attachment; filename=\"{}\"",
+                        filename.replace(['"', '\\'], "_")
+                    ),
                 ),
                 ("x-content-type-options", "nosniff".to_string()),
                 ("cache-control", "no-store".to_string()),

@@ -158,11 +158,9 @@ fn unwrap_enums(value: Value) -> Value {
             items.into_iter().next().unwrap_or(Value::None)
         }
         Value::List(items) => Value::List(items.into_iter().map(unwrap_enums).collect()),
-        Value::Dict(map) => Value::Dict(
-            map.into_iter()
-                .map(|(k, v)| (k, unwrap_enums(v)))
-                .collect(),
-        ),
+        Value::Dict(map) => {
+            Value::Dict(map.into_iter().map(|(k, v)| (k, unwrap_enums(v))).collect())
+        }
         other => other,
     }
 }
@@ -183,9 +181,8 @@ impl AuditDocument {
                 ))
             }
         }
-        let value =
-            serde_pickle::value_from_slice(bytes, DeOptions::new().keep_restore_state())
-                .map_err(|e| DocumentError(format!("card.joblib cannot be read: {e}")))?;
+        let value = serde_pickle::value_from_slice(bytes, DeOptions::new().keep_restore_state())
+            .map_err(|e| DocumentError(format!("card.joblib cannot be read: {e}")))?;
         let Value::Dict(root) = unwrap_enums(value) else {
             return Err(DocumentError(
                 "card.joblib does not hold an audit card (a dict of its fields)".into(),
@@ -368,10 +365,14 @@ impl AuditDocument {
 
     /// Adds a comment in front; `timestamp` is `YYYY-MM-DD HH:MM`, the client's format.
     pub fn add_comment(&mut self, name: &str, comment: &str, timestamp: &str) {
-        let entry = [("name", name), ("comment", comment), ("timestamp", timestamp)]
-            .into_iter()
-            .map(|(k, v)| (key(k), Value::String(v.into())))
-            .collect();
+        let entry = [
+            ("name", name),
+            ("comment", comment),
+            ("timestamp", timestamp),
+        ]
+        .into_iter()
+        .map(|(k, v)| (key(k), Value::String(v.into())))
+        .collect();
         match self.root.get_mut(&key("comments")) {
             Some(Value::List(items)) => items.insert(0, Value::Dict(entry)),
             _ => {
@@ -402,6 +403,26 @@ impl AuditDocument {
                 other => *other = Value::List(vec![entry]),
             }
         }
+    }
+
+    /// The model versions the audit covers (`metadata.modelcards`): (name, version).
+    pub fn models(&self) -> Vec<(String, String)> {
+        let Some(Value::Dict(metadata)) = self.root.get(&key("metadata")) else {
+            return Vec::new();
+        };
+        let Some(Value::List(cards)) = metadata.get(&key("modelcards")) else {
+            return Vec::new();
+        };
+        cards
+            .iter()
+            .filter_map(|card| {
+                let Value::Dict(card) = card else { return None };
+                Some((
+                    text(card.get(&key("name")))?,
+                    text(card.get(&key("version")))?,
+                ))
+            })
+            .collect()
     }
 
     /// The answers as CSV: `topic,number,question,purpose,response`, one row per question,
@@ -455,8 +476,8 @@ impl AuditDocument {
         let mut answers = Vec::new();
         for (index, record) in reader.records().enumerate() {
             let line = index + 2;
-            let record =
-                record.map_err(|e| DocumentError(format!("CSV line {line} cannot be read: {e}")))?;
+            let record = record
+                .map_err(|e| DocumentError(format!("CSV line {line} cannot be read: {e}")))?;
             let cell = |i: usize| record.get(i).unwrap_or("").trim();
             let section = cell(topic);
             let n: i64 = cell(number).parse().map_err(|_| {
@@ -474,7 +495,11 @@ impl AuditDocument {
                 )));
             }
             let text = record.get(response).unwrap_or("").to_string();
-            answers.push((section.to_string(), n, (!text.trim().is_empty()).then_some(text)));
+            answers.push((
+                section.to_string(),
+                n,
+                (!text.trim().is_empty()).then_some(text),
+            ));
         }
         let count = answers.len();
         for (section, n, text) in answers {
@@ -525,6 +550,7 @@ mod tests {
             modeling.questions[1].response.as_deref(),
             Some("grid search on <validation>")
         );
+        assert_eq!(back.models(), [("churn".to_string(), "1.1.0".to_string())]);
         let names: Vec<String> = back.comments().into_iter().map(|c| c.name).collect();
         assert_eq!(names, ["bob", "ann"]);
     }
@@ -555,7 +581,11 @@ mod tests {
         metadata.insert(
             key("modelcards"),
             Value::List(vec![Value::Dict(
-                [(key("card_type"), Value::Tuple(vec![Value::String("model".into())]))].into(),
+                [(
+                    key("card_type"),
+                    Value::Tuple(vec![Value::String("model".into())]),
+                )]
+                .into(),
             )]),
         );
         let back = AuditDocument::from_pickle(&doc.to_pickle()).unwrap();
@@ -574,7 +604,11 @@ mod tests {
     #[test]
     fn csv_goes_out_and_comes_back_in() {
         let mut doc = card();
-        doc.set_response("business_understanding", 1, Some("pricing, \"quoted\"\nand a new line".into()));
+        doc.set_response(
+            "business_understanding",
+            1,
+            Some("pricing, \"quoted\"\nand a new line".into()),
+        );
         let csv = doc.to_csv();
         let text = String::from_utf8(csv.clone()).unwrap();
         assert!(text.starts_with("topic,number,question,purpose,response\r\n"));
@@ -586,10 +620,15 @@ mod tests {
         // Only topic, number and response are read, in any column order; blank clears.
         let mut edited = doc.clone();
         let n = edited
-            .apply_csv(b"response,topic,number\r\nyes,evaluation,1\r\n,business_understanding,1\r\n")
+            .apply_csv(
+                b"response,topic,number\r\nyes,evaluation,1\r\n,business_understanding,1\r\n",
+            )
             .unwrap();
         assert_eq!(n, 2);
-        assert_eq!(edited.sections()[4].questions[0].response.as_deref(), Some("yes"));
+        assert_eq!(
+            edited.sections()[4].questions[0].response.as_deref(),
+            Some("yes")
+        );
         assert_eq!(edited.sections()[0].questions[0].response, None);
     }
 
@@ -600,9 +639,14 @@ mod tests {
         let err = doc
             .apply_csv(b"topic,number,response\nevaluation,1,fine\nevaluation,77,lost\n")
             .unwrap_err();
-        assert_eq!(err.0, "CSV line 3: this card has no question 77 in section \"evaluation\"");
+        assert_eq!(
+            err.0,
+            "CSV line 3: this card has no question 77 in section \"evaluation\""
+        );
         assert_eq!(doc, before);
-        let err = doc.apply_csv(b"topic,response\nevaluation,x\n").unwrap_err();
+        let err = doc
+            .apply_csv(b"topic,response\nevaluation,x\n")
+            .unwrap_err();
         assert!(err.0.contains("no \"number\" column"), "{err}");
         let err = doc
             .apply_csv(b"topic,number,response\nevaluation,one,x\n")

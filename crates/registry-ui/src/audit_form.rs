@@ -82,7 +82,10 @@ impl Form {
                     registry_core::query::percent_decode(v),
                 ) {
                     (Some(k), Some(v)) => Ok((k, v)),
-                    _ => Err(PageError::new(400, "The form's data is not correctly encoded.")),
+                    _ => Err(PageError::new(
+                        400,
+                        "The form's data is not correctly encoded.",
+                    )),
                 }
             })
             .collect::<Result<_, _>>()?;
@@ -247,9 +250,10 @@ fn find_model(site: &Site, request: &Request, name: &str) -> Result<Map<String, 
         request.identity.require(Scope::Read, Some(repository))?;
     }
     let version = match request.get("version") {
-        Some(v) => Some(registry_core::VersionFilter::parse(&v).map_err(|e| {
-            PageError::new(400, format!("version {v:?} is not a version: {e}"))
-        })?),
+        Some(v) => Some(
+            registry_core::VersionFilter::parse(&v)
+                .map_err(|e| PageError::new(400, format!("version {v:?} is not a version: {e}")))?,
+        ),
         None => None,
     };
     let mut query = ListQuery {
@@ -268,7 +272,12 @@ fn find_model(site: &Site, request: &Request, name: &str) -> Result<Map<String, 
 }
 
 /// A card not saved yet, from the form's (or the query's) name, repository and contact.
-fn unsaved(name: &str, repository: &str, contact: &str, model: Option<Map<String, Value>>) -> Audit {
+fn unsaved(
+    name: &str,
+    repository: &str,
+    contact: &str,
+    model: Option<Map<String, Value>>,
+) -> Audit {
     let registry = RegistryType::Audit;
     let doc = AuditDocument::new(
         &normalize(registry, name),
@@ -353,7 +362,9 @@ fn apply(site: &Site, request: &Request, form: &Form, audit: &mut Audit) {
             if let Some(value) = form.get(&format!("{}_{}", section.key, question.number)) {
                 let value = value.replace("\r\n", "\n");
                 let answer = (!value.trim().is_empty()).then_some(value);
-                audit.doc.set_response(&section.key, question.number, answer);
+                audit
+                    .doc
+                    .set_response(&section.key, question.number, answer);
             }
         }
     }
@@ -439,10 +450,11 @@ fn rows_to_write(site: &Site, audit: &mut Audit) -> Result<(Card, Option<Card>),
         return Ok((card, None));
     }
     let (name, repository) = (audit.doc.field("name"), audit.repository());
-    if name.is_empty() || repository.is_empty() {
+    // The opsml client refuses to load a card without any of these.
+    if name.is_empty() || repository.is_empty() || audit.doc.field("contact").trim().is_empty() {
         return Err(PageError::new(
             422,
-            "A new audit card needs a name and a repository. Nothing was saved.",
+            "A new audit card needs a name, a repository and a contact. Nothing was saved.",
         ));
     }
     let request = VersionRequest::new(VersionType::Minor);
@@ -461,7 +473,8 @@ fn rows_to_write(site: &Site, audit: &mut Audit) -> Result<(Card, Option<Card>),
         Some(model) => {
             let (model_name, model_version) = (text_of(model, "name"), text_of(model, "version"));
             audit.doc.add_model(&model_name, &model_version);
-            modelcards.push(json!({"name": model_name, "version": model_version, "card_type": "model"}));
+            modelcards
+                .push(json!({"name": model_name, "version": model_version, "card_type": "model"}));
             let mut fields = model.clone();
             fields.insert("auditcard_uid".into(), json!(defaults.uid));
             Some(Card::from_fields(RegistryType::Model, fields, &defaults).map_err(invalid)?)
@@ -530,14 +543,18 @@ fn persist(site: &Site, audit: &mut Audit) -> Result<String, PageError> {
         if is_new {
             cards::insert(tx, &card)?;
         } else if !cards::update(tx, &card)? {
-            gone.set(Some("The audit card was deleted while you edited it. Nothing was saved."));
+            gone.set(Some(
+                "The audit card was deleted while you edited it. Nothing was saved.",
+            ));
             return Err(StoreError::Conflict("audit card gone".into()));
         }
         audit::record(tx, &card_record)?;
         audit::record(tx, &file_record)?;
         if let (Some(model), Some(record)) = (&model_card, &model_record) {
             if !cards::update(tx, model)? {
-                gone.set(Some("The model card was deleted while you wrote its audit. Nothing was saved."));
+                gone.set(Some(
+                    "The model card was deleted while you wrote its audit. Nothing was saved.",
+                ));
                 return Err(StoreError::Conflict("model card gone".into()));
             }
             audit::record(tx, record)?;
@@ -592,7 +609,12 @@ fn upload(site: &Site, request: &Request) -> PageResult {
     let mut audit = audit_of_form(site, request, &form)?;
     apply(site, request, &form, &mut audit);
     let Some((filename, bytes)) = &form.file else {
-        return render(site, &audit, 422, Some("Choose a CSV file to read answers from.".into()));
+        return render(
+            site,
+            &audit,
+            422,
+            Some("Choose a CSV file to read answers from.".into()),
+        );
     };
     match audit.doc.apply_csv(bytes) {
         Ok(count) => {
@@ -652,7 +674,8 @@ struct AuditPage {
     version: String,
     model_uid: String,
     digest: String,
-    model: Option<(String, String)>,
+    /// The model versions it audits: (label, href).
+    models: Vec<(String, String)>,
     card_href: Option<String>,
     csv_href: Option<String>,
     approved: bool,
@@ -706,12 +729,29 @@ fn render(site: &Site, audit: &Audit, status: u16, error: Option<String>) -> Pag
             .as_ref()
             .map(|m| text_of(m, "uid"))
             .unwrap_or_default(),
-        model: audit.model.as_ref().map(|m| {
-            (
-                format!("{}/{} {}", text_of(m, "repository"), text_of(m, "name"), text_of(m, "version")),
+        models: match &audit.model {
+            Some(m) => vec![(
+                format!(
+                    "{}/{} {}",
+                    text_of(m, "repository"),
+                    text_of(m, "name"),
+                    text_of(m, "version")
+                ),
                 card_href(RegistryType::Model, &text_of(m, "uid")),
-            )
-        }),
+            )],
+            None => audit
+                .doc
+                .models()
+                .into_iter()
+                .map(|(name, version)| {
+                    let href = format!(
+                        "/opsml/models/versions/{}",
+                        query_string(&[("name", &name), ("version", &version)])
+                    );
+                    (format!("{name} {version}"), href)
+                })
+                .collect(),
+        },
         digest: audit.digest.clone(),
         approved: audit.doc.approved(),
         answered: sections.iter().map(|s| s.answered).sum(),
@@ -758,9 +798,15 @@ mod tests {
 
     /// What a save leaves: audit rows, trail records, stored files, stored bytes.
     fn written(fx: &Fixture) -> (usize, usize, usize, usize) {
-        let trail = audit::list(&fx.db, &AuditQuery { limit: 1000, ..Default::default() })
-            .unwrap()
-            .len();
+        let trail = audit::list(
+            &fx.db,
+            &AuditQuery {
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .len();
         let rows = cards::list(&fx.db, RegistryType::Audit, &Default::default())
             .unwrap()
             .len();
@@ -778,7 +824,9 @@ mod tests {
         let fx = seeded();
         let (status, html) = get(&fx, "/opsml/audit/");
         assert_eq!(status, 200);
-        assert!(html.contains("New audit card") && html.contains("name=\"business_understanding_1\""));
+        assert!(
+            html.contains("New audit card") && html.contains("name=\"business_understanding_1\"")
+        );
         let (status, to) = post(
             &fx,
             "/opsml/audit/save",
@@ -786,20 +834,34 @@ mod tests {
         );
         assert_eq!(status, 303, "{to}");
         let uid = uid_of(&to);
-        let row = cards::get(&fx.db, RegistryType::Audit, &uid).unwrap().unwrap();
-        assert_eq!((row["name"].as_str(), row["version"].as_str()), (Some("churn-audit"), Some("1.0.0")));
+        let row = cards::get(&fx.db, RegistryType::Audit, &uid)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (row["name"].as_str(), row["version"].as_str()),
+            (Some("churn-audit"), Some("1.0.0"))
+        );
         assert_eq!(row["approved"], serde_json::json!(true));
         let (status, html) = get(&fx, &to);
         assert_eq!(status, 200);
         assert!(html.contains("Saved."));
-        assert!(html.contains("To price &#60;b&#62;renewals&#60;/b&#62;</textarea>"), "{html}");
+        assert!(
+            html.contains("To price &#60;b&#62;renewals&#60;/b&#62;</textarea>"),
+            "{html}"
+        );
         assert!(html.contains("<strong>ann</strong> <span class=\"hint\">2025-11-30"));
         assert!(html.contains("<option value=\"yes\" selected>"));
         assert_eq!(written(&fx), (1, 2, 1, 1));
 
         // The next card of that name takes the next minor version.
-        let (_, to) = post(&fx, "/opsml/audit/save", "name=churn-audit&repository=team-a");
-        let row = cards::get(&fx.db, RegistryType::Audit, &uid_of(&to)).unwrap().unwrap();
+        let (_, to) = post(
+            &fx,
+            "/opsml/audit/save",
+            "name=churn-audit&repository=team-a&contact=me",
+        );
+        let row = cards::get(&fx.db, RegistryType::Audit, &uid_of(&to))
+            .unwrap()
+            .unwrap();
         assert_eq!(row["version"], "1.1.0");
     }
 
@@ -809,16 +871,37 @@ mod tests {
         let link = "/opsml/audit/?repository=team-a&model=churn&version=1.2.0";
         let (status, html) = get(&fx, link);
         assert_eq!(status, 200);
-        assert!(html.contains("for model <a id=\"audit-model\""), "{html}");
+        assert!(
+            html.contains("for model <a class=\"audit-model\""),
+            "{html}"
+        );
         assert!(html.contains("name=\"model_uid\" value=\"m0\""));
-        let (status, to) = post(&fx, "/opsml/audit/save", "model_uid=m0&name=churn&repository=team-a&evaluation_1=AUC+0.91");
+        let (status, to) = post(
+            &fx,
+            "/opsml/audit/save",
+            "model_uid=m0&name=churn&repository=team-a&contact=me&evaluation_1=AUC+0.91",
+        );
         assert_eq!(status, 303, "{to}");
         let uid = uid_of(&to);
-        let model = cards::get(&fx.db, RegistryType::Model, "m0").unwrap().unwrap();
+        let model = cards::get(&fx.db, RegistryType::Model, "m0")
+            .unwrap()
+            .unwrap();
         assert_eq!(model["auditcard_uid"], uid.as_str());
-        let audit = cards::get(&fx.db, RegistryType::Audit, &uid).unwrap().unwrap();
-        assert_eq!(audit["modelcards"], serde_json::json!([{"name": "churn", "version": "1.2.0", "card_type": "model"}]));
+        let audit = cards::get(&fx.db, RegistryType::Audit, &uid)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            audit["modelcards"],
+            serde_json::json!([{"name": "churn", "version": "1.2.0", "card_type": "model"}])
+        );
         assert_eq!(get(&fx, link), (303, format!("/opsml/audit/?uid={uid}")));
+        let (_, html) = get(&fx, &format!("/opsml/audit/?uid={uid}"));
+        assert!(
+            html.contains(
+                "href=\"/opsml/models/versions/?name=churn&#38;version=1.2.0\">churn 1.2.0</a>"
+            ),
+            "{html}"
+        );
     }
 
     #[test]
@@ -827,20 +910,37 @@ mod tests {
         fx.app_env = "production";
         let (_, html) = get(&fx, "/opsml/audit/");
         assert!(html.contains("name=\"prod_token\""));
-        let body = "name=churn-audit&repository=team-a&modeling_1=gradient+boosting";
+        let body = "name=churn-audit&repository=team-a&contact=me&modeling_1=gradient+boosting";
         let (status, html) = post(&fx, "/opsml/audit/save", body);
         assert_eq!(status, 401);
-        assert!(html.contains("saving needs the prod token") && html.contains("Nothing was saved"), "{html}");
+        assert!(
+            html.contains("saving needs the prod token") && html.contains("Nothing was saved"),
+            "{html}"
+        );
         assert!(html.contains(">gradient boosting</textarea>"));
         assert!(html.contains("value=\"churn-audit\""));
-        let (status, html) = post(&fx, "/opsml/audit/save", &format!("{body}&prod_token=guess"));
+        let (status, html) = post(
+            &fx,
+            "/opsml/audit/save",
+            &format!("{body}&prod_token=guess"),
+        );
         assert_eq!(status, 401);
         assert!(html.contains("not this registry"));
         assert_eq!(written(&fx), (0, 0, 0, 0));
 
-        let (status, _) = post(&fx, "/opsml/audit/save", &format!("{body}&prod_token=the-prod-token"));
+        let (status, _) = post(
+            &fx,
+            "/opsml/audit/save",
+            &format!("{body}&prod_token=the-prod-token"),
+        );
         assert_eq!(status, 303);
-        let (status, _) = post_as(&fx, &Identity::Open, "/opsml/audit/save", body, Some("the-prod-token"));
+        let (status, _) = post_as(
+            &fx,
+            &Identity::Open,
+            "/opsml/audit/save",
+            body,
+            Some("the-prod-token"),
+        );
         assert_eq!(status, 303);
         assert_eq!(written(&fx).0, 2);
     }
@@ -850,9 +950,18 @@ mod tests {
         let fx = seeded();
         let reader = Identity::Token {
             id: "t".into(),
-            grant: Grant { scope: Scope::Read, repositories: None },
+            grant: Grant {
+                scope: Scope::Read,
+                repositories: None,
+            },
         };
-        let (status, html) = post_as(&fx, &reader, "/opsml/audit/save", "name=a&repository=team-a", None);
+        let (status, html) = post_as(
+            &fx,
+            &reader,
+            "/opsml/audit/save",
+            "name=a&repository=team-a&contact=me",
+            None,
+        );
         assert_eq!(status, 403, "{html}");
         assert!(html.contains("id=\"audit-error\""));
         assert_eq!(written(&fx), (0, 0, 0, 0));
@@ -861,22 +970,49 @@ mod tests {
     #[test]
     fn editing_changes_only_what_the_form_shows_and_a_stale_form_is_refused() {
         let fx = seeded();
-        let (_, to) = post(&fx, "/opsml/audit/save", "name=a&repository=team-a&modeling_1=one&modeling_2=two");
+        let (_, to) = post(
+            &fx,
+            "/opsml/audit/save",
+            "name=a&repository=team-a&contact=me&modeling_1=one&modeling_2=two",
+        );
         let uid = uid_of(&to);
         let (_, html) = get(&fx, &to);
-        let digest = html.split("name=\"digest\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        let digest = html
+            .split("name=\"digest\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
         // An emptied box clears its answer; a box not sent leaves it.
-        let (status, _) = post(&fx, "/opsml/audit/save", &format!("uid={uid}&digest={digest}&modeling_1=&approved=yes"));
+        let (status, _) = post(
+            &fx,
+            "/opsml/audit/save",
+            &format!("uid={uid}&digest={digest}&modeling_1=&approved=yes"),
+        );
         assert_eq!(status, 303);
         let (_, html) = get(&fx, &to);
         assert!(html.contains("name=\"modeling_1\" rows=\"3\"></textarea>"));
         assert!(html.contains(">two</textarea>"));
-        assert_eq!(cards::get(&fx.db, RegistryType::Audit, &uid).unwrap().unwrap()["approved"], true);
+        assert_eq!(
+            cards::get(&fx.db, RegistryType::Audit, &uid)
+                .unwrap()
+                .unwrap()["approved"],
+            true
+        );
         // The form opened before that save is refused, and the card is left as it is.
         let before = written(&fx);
-        let (status, html) = post(&fx, "/opsml/audit/save", &format!("uid={uid}&digest={digest}&modeling_2=mine"));
+        let (status, html) = post(
+            &fx,
+            "/opsml/audit/save",
+            &format!("uid={uid}&digest={digest}&modeling_2=mine"),
+        );
         assert_eq!(status, 409);
-        assert!(html.contains("Someone saved this audit card after you opened it") && html.contains(">mine</textarea>"));
+        assert!(
+            html.contains("Someone saved this audit card after you opened it")
+                && html.contains(">mine</textarea>")
+        );
         assert_eq!(written(&fx), before);
         assert!(get(&fx, &to).1.contains(">two</textarea>"));
     }
@@ -884,14 +1020,29 @@ mod tests {
     #[test]
     fn csv_downloads_the_saved_answers_and_an_upload_fills_the_form_without_saving() {
         let fx = seeded();
-        let (_, to) = post(&fx, "/opsml/audit/save", "name=a&repository=team-a&misc_1=GDPR");
+        let (_, to) = post(
+            &fx,
+            "/opsml/audit/save",
+            "name=a&repository=team-a&contact=me&misc_1=GDPR",
+        );
         let uid = uid_of(&to);
-        let Answer::File { content_type, filename, bytes } =
-            fx.send(&Identity::Open, &format!("/opsml/audit/download/?uid={uid}"), None, None)
+        let Answer::File {
+            content_type,
+            filename,
+            bytes,
+        } = fx.send(
+            &Identity::Open,
+            &format!("/opsml/audit/download/?uid={uid}"),
+            None,
+            None,
+        )
         else {
             panic!("not a file")
         };
-        assert_eq!((content_type, filename.as_str()), ("text/csv; charset=utf-8", "a-1.0.0-audit.csv"));
+        assert_eq!(
+            (content_type, filename.as_str()),
+            ("text/csv; charset=utf-8", "a-1.0.0-audit.csv")
+        );
         let csv = String::from_utf8(bytes).unwrap();
         assert!(csv.starts_with("topic,number,question,purpose,response\r\n"));
         assert!(csv.contains(",GDPR\r\n"));
@@ -902,16 +1053,29 @@ mod tests {
             )
         };
         let send = |body: String| {
-            page(fx.send(&Identity::Open, "/opsml/audit/upload", Some(("multipart/form-data; boundary=XX", body.as_bytes())), None))
+            page(fx.send(
+                &Identity::Open,
+                "/opsml/audit/upload",
+                Some(("multipart/form-data; boundary=XX", body.as_bytes())),
+                None,
+            ))
         };
         let before = written(&fx);
-        let (status, html) = send(multipart("topic,number,response\r\nevaluation,1,AUC 0.91\r\n"));
+        let (status, html) = send(multipart(
+            "topic,number,response\r\nevaluation,1,AUC 0.91\r\n",
+        ));
         assert_eq!(status, 200, "{html}");
-        assert!(html.contains("Read 1 answers from answers.csv. Nothing is saved until you press Save."));
+        assert!(html
+            .contains("Read 1 answers from answers.csv. Nothing is saved until you press Save."));
         assert!(html.contains(">AUC 0.91</textarea>") && html.contains(">GDPR</textarea>"));
-        let (status, html) = send(multipart("topic,number,response\r\nevaluation,1,x\r\nevaluation,40,y\r\n"));
+        let (status, html) = send(multipart(
+            "topic,number,response\r\nevaluation,1,x\r\nevaluation,40,y\r\n",
+        ));
         assert_eq!(status, 422);
-        assert!(html.contains("answers.csv: CSV line 3: this card has no question 40"), "{html}");
+        assert!(
+            html.contains("answers.csv: CSV line 3: this card has no question 40"),
+            "{html}"
+        );
         assert!(!html.contains(">x</textarea>"));
         assert_eq!(written(&fx), before);
         assert!(!get(&fx, &to).1.contains("AUC 0.91"));
@@ -920,9 +1084,17 @@ mod tests {
     #[test]
     fn bad_requests_say_what_is_wrong() {
         let fx = seeded();
-        let (status, html) = post(&fx, "/opsml/audit/save", "name=&repository=team-a");
+        let (status, html) = post(
+            &fx,
+            "/opsml/audit/save",
+            "name=&repository=team-a&contact=me",
+        );
         assert_eq!(status, 422);
-        assert!(html.contains("needs a name and a repository"));
+        assert!(html.contains("needs a name, a repository and a contact"));
+        assert_eq!(
+            post(&fx, "/opsml/audit/save", "name=a&repository=team-a").0,
+            422
+        );
         assert_eq!(get(&fx, "/opsml/audit/?uid=nope").0, 404);
         assert_eq!(get(&fx, "/opsml/audit/download/").0, 400);
         assert_eq!(post(&fx, "/opsml/audit/save", "uid=nope").0, 404);

@@ -1,6 +1,7 @@
 """What a data scientist registers before opening the web UI: a project run logging a loss
-curve, a DataCard, and two versions of a ModelCard trained on it (linked to the data and the
-run). Returns what the browser test then looks for."""
+curve, a DataCard, two versions of a ModelCard trained on it (linked to the data and the run),
+and an AuditCard of the first version with one answer and one comment. Returns what the
+browser test then looks for."""
 
 import common  # noqa: F401  (records the client's requests; must come before opsml)
 
@@ -8,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LinearRegression
 
+from opsml.cards.audit import AuditCard
 from opsml import CardRegistry, DataCard, ModelCard, OpsmlProject, PandasData, ProjectInfo, SklearnModel
 
 LOSS = {1: 0.9, 2: 0.55, 3: 0.35, 4: 0.3}
@@ -31,6 +33,7 @@ def run() -> dict:
 
     model_reg = CardRegistry("model")
     models = []
+    cards = []
     for alpha in (1.0, 2.0):
         frame["y2"] = alpha * frame["y"]
         model = LinearRegression().fit(frame[["f0", "f1"]], frame["y2"])
@@ -38,8 +41,20 @@ def run() -> dict:
                          name="churn-model", repository="team-ui", contact="ds@example.com",
                          datacard_uid=datacard.uid, tags={"alpha": str(alpha)})
         model_reg.register_card(card)
+        cards.append(card)
         models.append({"uid": card.uid, "version": card.version})
-    return {"data_uid": datacard.uid, "runs": runs, "models": models}
+
+    audit = AuditCard(name="churn-audit", repository="team-ui", contact="auditor@example.com")
+    audit.answer_question(section="business", question_nbr=1, response="Prices contract renewals")
+    audit.add_comment(name="ann", comment="Data sources confirmed with the owners")
+    audit.add_card(cards[0])
+    CardRegistry("audit").register_card(audit)
+    questions = {
+        section: {str(n): q.question for n, q in getattr(audit.audit, section).items()}
+        for section in ("business_understanding", "data_understanding")
+    }
+    return {"data_uid": datacard.uid, "runs": runs, "models": models,
+            "audit": {"uid": audit.uid, "version": audit.version, "questions": questions}}
 
 
 if __name__ == "__main__":
