@@ -149,6 +149,15 @@ def test_a_new_user_finds_the_model_they_registered(ui_host: Server, seeded: dic
     assert "alpha: 2.0" in browser.find_element(By.ID, "tags").text
     assert f'version="{newest["version"]}"' in browser.find_element(By.ID, "python-snippet").text
     assert "curl -fSL" in browser.find_element(By.ID, "curl-snippet").text
+    # What the client wrote in model-metadata.json.
+    metadata = dict(zip(texts(browser, "#model-metadata th"), texts(browser, "#model-metadata td")))
+    assert metadata["interface"] == "SklearnModel" and metadata["type"] == "LinearRegression"
+    assert metadata["ONNX file"] == "none: the model was registered without ONNX"
+    assert metadata["sample data"].endswith("sample-model-data.joblib")
+    features = [tuple(r.text.split()[:2]) for r in browser.find_elements(By.CSS_SELECTOR, "#model-features tbody tr")]
+    assert ("f0", "input") in features and ("f1", "input") in features, features
+    browser.get(browser.current_url + "#model-metadata")
+    browser.save_screenshot(str(screenshots / "model-metadata.png"))
     browser.save_screenshot(str(screenshots / "model-version.png"))
     no_alert(browser)
 
@@ -217,6 +226,11 @@ def test_a_run_shows_its_metrics_as_a_chart(ui_host: Server, seeded: dict, brows
     circles = chart.find_elements(By.CSS_SELECTOR, "svg circle")
     assert len(circles) == 2 * len(baseline["loss"])
     assert len({c.get_attribute("fill") for c in circles}) == 2
+    # Their parameters side by side, the one that differs marked.
+    rows = {r.find_element(By.TAG_NAME, "th").text: [td.text for td in r.find_elements(By.TAG_NAME, "td")]
+            for r in browser.find_elements(By.CSS_SELECTOR, "#parameters tbody tr")}
+    assert rows["solver"] == ["lbfgs", "lbfgs"]
+    assert sorted(float(v) for v in rows["≠ learning_rate"]) == sorted(r["learning_rate"] for r in seeded["runs"])
 
 
 def test_two_versions_side_by_side(ui_host: Server, seeded: dict, browser: WebDriver, screenshots: Path) -> None:

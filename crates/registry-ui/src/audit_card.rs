@@ -165,29 +165,39 @@ fn unwrap_enums(value: Value) -> Value {
     }
 }
 
+/// The fields of a card the opsml client stored as `card.joblib` (`what`: the kind of card,
+/// for the error).
+pub(crate) fn card_joblib_fields(
+    bytes: &[u8],
+    what: &str,
+) -> Result<BTreeMap<HashableValue, Value>, DocumentError> {
+    match bytes {
+        [0x80, ..] => {}
+        [0x78, ..] | [0x1f, 0x8b, ..] => {
+            return Err(DocumentError(
+                "card.joblib is compressed; only the uncompressed files the opsml client writes are read here".into(),
+            ))
+        }
+        _ => {
+            return Err(DocumentError(
+                "card.joblib is not a Python pickle, so it was not written by the opsml client".into(),
+            ))
+        }
+    }
+    let value = serde_pickle::value_from_slice(bytes, DeOptions::new().keep_restore_state())
+        .map_err(|e| DocumentError(format!("card.joblib cannot be read: {e}")))?;
+    match unwrap_enums(value) {
+        Value::Dict(root) => Ok(root),
+        _ => Err(DocumentError(format!(
+            "card.joblib does not hold {what} (a dict of its fields)"
+        ))),
+    }
+}
+
 impl AuditDocument {
     /// Reads a `card.joblib` written by the opsml client or by [`AuditDocument::to_pickle`].
     pub fn from_pickle(bytes: &[u8]) -> Result<Self, DocumentError> {
-        match bytes {
-            [0x80, ..] => {}
-            [0x78, ..] | [0x1f, 0x8b, ..] => {
-                return Err(DocumentError(
-                    "card.joblib is compressed; only the uncompressed files the opsml client writes can be edited here".into(),
-                ))
-            }
-            _ => {
-                return Err(DocumentError(
-                    "card.joblib is not a Python pickle, so it was not written by the opsml client".into(),
-                ))
-            }
-        }
-        let value = serde_pickle::value_from_slice(bytes, DeOptions::new().keep_restore_state())
-            .map_err(|e| DocumentError(format!("card.joblib cannot be read: {e}")))?;
-        let Value::Dict(root) = unwrap_enums(value) else {
-            return Err(DocumentError(
-                "card.joblib does not hold an audit card (a dict of its fields)".into(),
-            ));
-        };
+        let root = card_joblib_fields(bytes, "an audit card")?;
         match root.get(&key("audit")) {
             Some(Value::Dict(_)) => Ok(Self { root }),
             _ => Err(DocumentError(

@@ -14,8 +14,10 @@
 //!   reference does; `GET /opsml/audit/download/?uid=` gives the saved answers as CSV.
 
 use crate::audit_card::{AuditDocument, Comment};
-use crate::pages::{card_href, nav, query_string, text_of, utc_time, PageError, PageResult};
-use crate::{Answer, Request, Site};
+use crate::pages::{
+    card_folder, card_href, nav, query_string, text_of, utc_time, PageError, PageResult,
+};
+use crate::{stored, Answer, Request, Site};
 use askama::Template;
 use registry_core::access::Scope;
 use registry_core::card::{normalize, utc_date, Card, CardDefaults};
@@ -25,9 +27,6 @@ use registry_core::{next_version, RegistryType, VersionRequest, VersionType};
 use registry_store::cards::{self, ListQuery};
 use registry_store::{audit, files, StoreError};
 use serde_json::{json, Map, Value};
-
-/// Larger `card.joblib` files are not opened (the client's are a few kB).
-const MAX_CARD_FILE_BYTES: u64 = 16 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -177,33 +176,8 @@ impl Audit {
     }
 
     fn storage_path(row: &Map<String, Value>) -> String {
-        format!(
-            "{}/{}/{}/v{}/card.joblib",
-            RegistryType::Audit.storage_folder(),
-            text_of(row, "repository"),
-            text_of(row, "name"),
-            text_of(row, "version")
-        )
+        format!("{}/card.joblib", card_folder(RegistryType::Audit, row))
     }
-}
-
-fn read_card_file(site: &Site, file: &files::FileRecord) -> Result<Vec<u8>, PageError> {
-    if file.size > MAX_CARD_FILE_BYTES {
-        return Err(PageError::new(
-            422,
-            format!(
-                "card.joblib is {} bytes, more than an audit card's {MAX_CARD_FILE_BYTES}: it is not opened here.",
-                file.size
-            ),
-        ));
-    }
-    let blobs = (site.blobs)().map_err(|e| PageError::new(503, e))?;
-    let mut source = blobs.open_range(file, 0, file.size)?;
-    let mut bytes = Vec::with_capacity(file.size as usize);
-    while let Some(piece) = source.next_piece()? {
-        bytes.extend_from_slice(&piece);
-    }
-    Ok(bytes)
 }
 
 /// The saved card `uid` (the caller needs `read` in its repository).
@@ -216,7 +190,7 @@ fn load(site: &Site, request: &Request, uid: &str) -> Result<Audit, PageError> {
     let path = Audit::storage_path(&row);
     let (doc, digest, notice) = match files::get(site.db, &path)? {
         Some(file) => {
-            let doc = AuditDocument::from_pickle(&read_card_file(site, &file)?)
+            let doc = AuditDocument::from_pickle(&stored::read_small(site, &file)?)
                 .map_err(|e| PageError::new(422, format!("{e} ({path})")))?;
             (doc, file.digest, None)
         }

@@ -14,6 +14,7 @@ mod audit_card;
 mod audit_form;
 mod chart;
 mod pages;
+mod stored;
 mod tree;
 
 use registry_core::access::Identity;
@@ -129,7 +130,7 @@ pub fn answer(site: &Site, request: &Request) -> Answer {
             "Only the audit form is sent with POST; this page is read with GET.",
         ))
     } else if path == "/opsml/projects/runs/plot" {
-        pages::run_page(db, request)
+        pages::run_page(site, request)
     } else {
         let mut segments = path.trim_start_matches("/opsml/").split('/');
         let section = segments.next().unwrap_or_default();
@@ -140,10 +141,10 @@ pub fn answer(site: &Site, request: &Request) -> Answer {
                 pages::list_page(db, request, *registry)
             }
             (Some((registry, _, _)), Some("versions"), None) => {
-                pages::versions_page(db, request, *registry)
+                pages::versions_page(site, request, *registry)
             }
             (Some((registry, _, _)), Some("compare"), None) => {
-                pages::compare_page(db, request, *registry)
+                pages::compare_page(site, request, *registry)
             }
             _ => Err(pages::PageError::new(404, "There is no page here.")),
         }

@@ -1,6 +1,7 @@
 //! The pages: what each reads from the store and hands its template.
 
-use crate::{chart, section_of, tree, Answer, Request, SECTIONS};
+use crate::stored::{self, ModelMetadata, ParameterTable};
+use crate::{chart, section_of, tree, Answer, Request, Site, SECTIONS};
 use askama::Template;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use registry_core::access::{AccessError, Scope};
@@ -109,6 +110,17 @@ fn label_of(registry: RegistryType) -> &'static str {
         .find(|(r, _, _)| *r == registry)
         .map(|(_, _, label)| *label)
         .unwrap_or("Cards")
+}
+
+/// The storage folder of a card's files: `<REGISTRY>/<repository>/<name>/v<version>`.
+pub(crate) fn card_folder(registry: RegistryType, card: &Map<String, Value>) -> String {
+    format!(
+        "{}/{}/{}/v{}",
+        registry.storage_folder(),
+        text_of(card, "repository"),
+        text_of(card, "name"),
+        text_of(card, "version")
+    )
 }
 
 /// Where a card's page is.
@@ -327,6 +339,10 @@ struct CardPage {
     metrics_href: Option<String>,
     /// The audit form: of this audit card, or of this model's audit.
     audit_link: Option<(String, &'static str)>,
+    /// A model's `model-metadata.json`, or why it could not be read.
+    model_metadata: Option<Result<ModelMetadata, String>>,
+    /// A run's parameters.
+    parameters: Option<ParameterTable>,
     compare_action: String,
 }
 
@@ -405,7 +421,8 @@ pub(crate) fn text_of(card: &Map<String, Value>, key: &str) -> String {
 
 /// `/opsml/<registry>/versions/?name=&repository=&version=&uid=&page=` (the model pages also
 /// take the reference's `model=`): a name's versions, highest first and paged, and one card.
-pub fn versions_page(db: &dyn Sql, request: &Request, registry: RegistryType) -> PageResult {
+pub fn versions_page(site: &Site, request: &Request, registry: RegistryType) -> PageResult {
+    let db = site.db;
     let section = section_of(registry);
     let readable = request.identity.readable_repositories();
     let (name, given_repository, selected) = match request.get("uid") {
@@ -484,10 +501,7 @@ pub fn versions_page(db: &dyn Sql, request: &Request, registry: RegistryType) ->
     };
     let version = text_of(&card, "version");
     let uid = text_of(&card, "uid");
-    let folder = format!(
-        "{}/{repository}/{name}/v{version}",
-        registry.storage_folder()
-    );
+    let folder = card_folder(registry, &card);
     let stored = files::list(db, &folder)?;
     let here = |page: u64| {
         let page = page.to_string();
@@ -549,6 +563,12 @@ pub fn versions_page(db: &dyn Sql, request: &Request, registry: RegistryType) ->
             query_string(&[("path", &client_path(&folder))])
         ),
         compare_action: format!("/opsml/{section}/compare/"),
+        model_metadata: match registry {
+            RegistryType::Model => stored::model_metadata(site, &folder).transpose(),
+            _ => None,
+        },
+        parameters: (registry == RegistryType::Run)
+            .then(|| ParameterTable::of(site, &[(version.clone(), folder.clone())])),
         audit_link: match registry {
             RegistryType::Audit => Some((
                 format!("/opsml/audit/{}", query_string(&[("uid", &uid)])),
@@ -652,17 +672,20 @@ struct RunPage {
     nav: Vec<NavItem>,
     runs: Vec<RunSummary>,
     charts: Vec<chart::Chart>,
+    parameters: ParameterTable,
 }
 
 /// `/opsml/projects/runs/plot/?run_uid=<uid>[&run_uid=<uid>...]`: each metric of the runs as
 /// a chart of value by step, the runs overlaid, with the values as a table.
-pub fn run_page(db: &dyn Sql, request: &Request) -> PageResult {
+pub fn run_page(site: &Site, request: &Request) -> PageResult {
+    let db = site.db;
     let uids = request.get_all("run_uid");
     if uids.is_empty() {
         return Err(PageError::new(400, "Say which run: run_uid=<uid>."));
     }
     let mut runs = Vec::new();
     let mut series = Vec::new();
+    let mut folders = Vec::new();
     for (index, uid) in uids.iter().enumerate() {
         let card = cards::get(db, RegistryType::Run, uid)?
             .ok_or_else(|| PageError::new(404, format!("No run has uid {uid}.")))?;
@@ -670,6 +693,7 @@ pub fn run_page(db: &dyn Sql, request: &Request) -> PageResult {
             .identity
             .require(Scope::Read, Some(&text_of(&card, "repository")))?;
         let label = format!("{} {}", text_of(&card, "name"), text_of(&card, "version"));
+        folders.push((label.clone(), card_folder(RegistryType::Run, &card)));
         runs.push(RunSummary {
             colour: chart::colour(index),
             href: card_href(RegistryType::Run, uid),
@@ -681,6 +705,7 @@ pub fn run_page(db: &dyn Sql, request: &Request) -> PageResult {
         nav: nav(RegistryType::Project),
         runs,
         charts: chart::charts(&series),
+        parameters: ParameterTable::of(site, &folders),
     }
     .render()?;
     Ok(Answer::Page { status: 200, html })
@@ -711,6 +736,7 @@ struct ComparePage {
     differences: usize,
     runs: Vec<RunSummary>,
     charts: Vec<chart::Chart>,
+    parameters: Option<ParameterTable>,
 }
 
 /// A card by uid, readable by the caller, or a page saying why not.
@@ -757,7 +783,8 @@ fn compare_rows(
 
 /// `/opsml/<registry>/compare/?a=<uid>&b=<uid>`: two cards side by side, fields, tags and
 /// files, the rows that differ marked; two runs also get their metrics overlaid.
-pub fn compare_page(db: &dyn Sql, request: &Request, registry: RegistryType) -> PageResult {
+pub fn compare_page(site: &Site, request: &Request, registry: RegistryType) -> PageResult {
+    let db = site.db;
     let (Some(a), Some(b)) = (request.get("a"), request.get("b")) else {
         return Err(PageError::new(400, "Say which two cards: a=<uid>&b=<uid>."));
     };
@@ -797,13 +824,7 @@ pub fn compare_page(db: &dyn Sql, request: &Request, registry: RegistryType) -> 
         .map(str::to_string)
         .collect();
     let file_map = |card: &Map<String, Value>| -> Result<_, PageError> {
-        let folder = format!(
-            "{}/{}/{}/v{}",
-            registry.storage_folder(),
-            text_of(card, "repository"),
-            text_of(card, "name"),
-            text_of(card, "version")
-        );
+        let folder = card_folder(registry, card);
         Ok(files::list(db, &folder)?
             .into_iter()
             .map(|f| {
@@ -826,9 +847,14 @@ pub fn compare_page(db: &dyn Sql, request: &Request, registry: RegistryType) -> 
         ),
         href: card_href(registry, &text_of(card, "uid")),
     };
-    let (mut runs, mut charts) = (Vec::new(), Vec::new());
+    let (mut runs, mut charts, mut parameters) = (Vec::new(), Vec::new(), None);
     if registry == RegistryType::Run {
         let mut series = Vec::new();
+        let folders: Vec<(String, String)> = cards
+            .iter()
+            .map(|card| (side(card).title, card_folder(registry, card)))
+            .collect();
+        parameters = Some(ParameterTable::of(site, &folders));
         for (index, card) in cards.iter().enumerate() {
             let label = side(card).title;
             runs.push(RunSummary {
@@ -850,6 +876,7 @@ pub fn compare_page(db: &dyn Sql, request: &Request, registry: RegistryType) -> 
         files,
         runs,
         charts,
+        parameters,
     }
     .render()?;
     Ok(Answer::Page { status: 200, html })

@@ -29,7 +29,10 @@ def run() -> dict:
         with project.run(run_name=run_name) as active:
             for step, loss in LOSS.items():
                 active.log_metric("loss", loss * scale, step=step)
-            runs.append({"uid": active.run_id, "loss": {str(s): v * scale for s, v in LOSS.items()}})
+            active.log_parameter("learning_rate", 0.1 * scale)
+            active.log_parameter("solver", "lbfgs")
+            runs.append({"uid": active.run_id, "loss": {str(s): v * scale for s, v in LOSS.items()},
+                         "learning_rate": 0.1 * scale})
 
     model_reg = CardRegistry("model")
     models = []

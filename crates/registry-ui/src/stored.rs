@@ -1,0 +1,391 @@
+//! What the opsml client keeps only in a card's files, read for its pages: a model's
+//! `model-metadata.json` (interface, ONNX, sample data, feature schema) and a run's parameters
+//! (in its `card.joblib`).
+
+use crate::audit_card::card_joblib_fields;
+use crate::pages::{query_string, PageError};
+use crate::Site;
+use registry_core::write_path::client_path;
+use registry_store::files::{self, FileRecord};
+use serde_json::Value;
+use serde_pickle::{HashableValue, Value as Pickled};
+
+/// Larger metadata files are not opened for a page (the client's are a few kB).
+const MAX_SMALL_FILE_BYTES: u64 = 16 << 20;
+
+/// The bytes of a small stored file.
+pub(crate) fn read_small(site: &Site, file: &FileRecord) -> Result<Vec<u8>, PageError> {
+    if file.size > MAX_SMALL_FILE_BYTES {
+        return Err(PageError::new(
+            422,
+            format!(
+                "{} is {} bytes, more than the {MAX_SMALL_FILE_BYTES} a page opens.",
+                file.path, file.size
+            ),
+        ));
+    }
+    let blobs = (site.blobs)().map_err(|e| PageError::new(503, e))?;
+    let mut source = blobs.open_range(file, 0, file.size)?;
+    let mut bytes = Vec::with_capacity(file.size as usize);
+    while let Some(piece) = source.next_piece()? {
+        bytes.extend_from_slice(&piece);
+    }
+    Ok(bytes)
+}
+
+/// The file at `path` when there is one; a failure is a sentence for the page.
+fn read_if_stored(site: &Site, path: &str) -> Result<Option<Vec<u8>>, String> {
+    let file = files::get(site.db, path).map_err(|e| e.to_string())?;
+    match file {
+        None => Ok(None),
+        Some(file) => read_small(site, &file)
+            .map(Some)
+            .map_err(|e| format!("{path} could not be read: {}", e.message)),
+    }
+}
+
+/// One line of a model's metadata, linked when it names a stored file.
+pub struct MetadataRow {
+    pub key: &'static str,
+    pub value: String,
+    pub href: Option<String>,
+}
+
+pub struct FeatureRow {
+    pub side: &'static str,
+    pub name: String,
+    pub feature_type: String,
+    pub shape: String,
+}
+
+/// A model's `model-metadata.json`, as a person reads it.
+pub struct ModelMetadata {
+    pub rows: Vec<MetadataRow>,
+    pub features: Vec<FeatureRow>,
+}
+
+/// Where a storage path the client wrote can be downloaded, when it is one.
+fn download_href(path: &str) -> Option<String> {
+    let key = path
+        .trim_start_matches("opsml-root:/")
+        .trim_start_matches('/');
+    key.starts_with("OPSML_").then(|| {
+        format!(
+            "/opsml/files/download{}",
+            query_string(&[("path", &client_path(key))])
+        )
+    })
+}
+
+fn feature_rows(schema: &Value, field: &str, side: &'static str) -> Vec<FeatureRow> {
+    let Some(features) = schema.get(field).and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    features
+        .iter()
+        .map(|(name, feature)| FeatureRow {
+            side,
+            name: name.clone(),
+            feature_type: feature
+                .get("feature_type")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            shape: feature
+                .get("shape")
+                .map(Value::to_string)
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The model's metadata from `<folder>/model-metadata.json`; `None` when the client stored none.
+pub fn model_metadata(site: &Site, folder: &str) -> Result<Option<ModelMetadata>, String> {
+    let path = format!("{folder}/model-metadata.json");
+    let Some(bytes) = read_if_stored(site, &path)? else {
+        return Ok(None);
+    };
+    let json: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{path} is not the JSON the opsml client writes: {e}"))?;
+    let text = |field: &str| match json.get(field) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Null) | None => None,
+        Some(other) => Some(other.to_string()),
+    };
+    const SHOWN: [(&str, &str); 11] = [
+        ("interface", "model_interface"),
+        ("class", "model_class"),
+        ("type", "model_type"),
+        ("model file", "model_uri"),
+        ("ONNX version", "onnx_version"),
+        ("ONNX file", "onnx_uri"),
+        ("sample data", "sample_data_uri"),
+        ("preprocessor", "preprocessor_name"),
+        ("tokenizer", "tokenizer_name"),
+        ("feature extractor", "feature_extractor_name"),
+        ("opsml version", "opsml_version"),
+    ];
+    let mut rows: Vec<MetadataRow> = SHOWN
+        .iter()
+        .filter_map(|(label, field)| {
+            let value = text(field)?;
+            Some(MetadataRow {
+                key: label,
+                href: field
+                    .ends_with("_uri")
+                    .then(|| download_href(&value))
+                    .flatten(),
+                value,
+            })
+        })
+        .collect();
+    if text("onnx_uri").is_none() {
+        rows.push(MetadataRow {
+            key: "ONNX file",
+            value: "none: the model was registered without ONNX".into(),
+            href: None,
+        });
+    }
+    let schema = json.get("data_schema").cloned().unwrap_or(Value::Null);
+    if let Some(data_type) = schema.get("data_type").and_then(Value::as_str) {
+        rows.push(MetadataRow {
+            key: "sample data type",
+            value: data_type.to_string(),
+            href: None,
+        });
+    }
+    let mut features = feature_rows(&schema, "input_features", "input");
+    features.extend(feature_rows(&schema, "output_features", "output"));
+    Ok(Some(ModelMetadata { rows, features }))
+}
+
+fn pickled_text(value: &Pickled) -> String {
+    match value {
+        Pickled::String(s) => s.clone(),
+        Pickled::I64(n) => n.to_string(),
+        Pickled::F64(f) => f.to_string(),
+        Pickled::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+        Pickled::None => "None".to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// A run's parameters from `<folder>/card.joblib`: each name with its values in the order they
+/// were logged (empty when the client stored no card file).
+pub fn run_parameters(site: &Site, folder: &str) -> Result<Vec<(String, Vec<String>)>, String> {
+    let path = format!("{folder}/card.joblib");
+    let Some(bytes) = read_if_stored(site, &path)? else {
+        return Ok(Vec::new());
+    };
+    let fields = card_joblib_fields(&bytes, "a run card").map_err(|e| format!("{path}: {e}"))?;
+    let Some(Pickled::Dict(parameters)) = fields.get(&HashableValue::String("parameters".into()))
+    else {
+        return Ok(Vec::new());
+    };
+    let value_key = HashableValue::String("value".into());
+    Ok(parameters
+        .iter()
+        .filter_map(|(name, logged)| {
+            let HashableValue::String(name) = name else {
+                return None;
+            };
+            let values = match logged {
+                Pickled::List(items) => items
+                    .iter()
+                    .map(|item| match item {
+                        Pickled::Dict(param) => {
+                            param.get(&value_key).map(pickled_text).unwrap_or_default()
+                        }
+                        other => pickled_text(other),
+                    })
+                    .collect(),
+                other => vec![pickled_text(other)],
+            };
+            Some((name.clone(), values))
+        })
+        .collect())
+}
+
+/// Parameters of several runs side by side: one row per name, one cell per run (its last
+/// value, every value in the title when it was logged more than once).
+pub struct ParameterTable {
+    pub runs: Vec<String>,
+    pub rows: Vec<ParameterRow>,
+    pub problems: Vec<String>,
+}
+
+pub struct ParameterRow {
+    pub name: String,
+    pub cells: Vec<(String, String)>,
+    pub differs: bool,
+}
+
+impl ParameterTable {
+    /// `runs`: each run's label and storage folder.
+    pub fn of(site: &Site, runs: &[(String, String)]) -> ParameterTable {
+        let mut problems = Vec::new();
+        let per_run: Vec<Vec<(String, Vec<String>)>> = runs
+            .iter()
+            .map(|(_, folder)| {
+                run_parameters(site, folder).unwrap_or_else(|e| {
+                    problems.push(e);
+                    Vec::new()
+                })
+            })
+            .collect();
+        let mut names: Vec<&String> = per_run.iter().flatten().map(|(n, _)| n).collect();
+        names.sort();
+        names.dedup();
+        let rows = names
+            .into_iter()
+            .map(|name| {
+                let cells: Vec<(String, String)> = per_run
+                    .iter()
+                    .map(|params| {
+                        let values = params
+                            .iter()
+                            .find(|(n, _)| n == name)
+                            .map(|(_, v)| v.as_slice())
+                            .unwrap_or_default();
+                        let last = values.last().cloned().unwrap_or_default();
+                        let all = if values.len() > 1 {
+                            format!("logged {} times: {}", values.len(), values.join(", "))
+                        } else {
+                            String::new()
+                        };
+                        (last, all)
+                    })
+                    .collect();
+                let differs = cells.windows(2).any(|w| w[0].0 != w[1].0);
+                ParameterRow {
+                    name: name.clone(),
+                    cells,
+                    differs,
+                }
+            })
+            .collect();
+        ParameterTable {
+            runs: runs.iter().map(|(label, _)| label.clone()).collect(),
+            rows,
+            problems,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{page, seeded, Fixture};
+    use registry_core::access::Identity;
+    use registry_store::blobs::{ChunkStore, DigestAlgorithm};
+    use serde_pickle::SerOptions;
+
+    fn store(fx: &Fixture, path: &str, bytes: &[u8]) {
+        files::write_file::<registry_store::StoreError>(
+            &fx.db,
+            &ChunkStore(fx.kv.clone()),
+            path,
+            &format!("blob-{path}"),
+            DigestAlgorithm::Blake3,
+            None,
+            || 1,
+            &files::nothing_more,
+            |sink| sink.write(bytes),
+        )
+        .unwrap();
+    }
+
+    fn html(fx: &Fixture, path: &str) -> String {
+        let (status, html) = page(fx.send(&Identity::Open, path, None, None));
+        assert_eq!(status, 200, "{html}");
+        html
+    }
+
+    #[test]
+    fn a_model_page_shows_its_metadata_file() {
+        let fx = seeded();
+        let folder = "OPSML_MODEL_REGISTRY/team-a/churn/v1.2.0";
+        assert!(!html(&fx, "/opsml/models/versions/?uid=m0").contains("id=\"model-metadata\""));
+        let metadata = serde_json::json!({
+            "model_name": "churn", "model_class": "LinearRegression", "model_type": "LinearRegression",
+            "model_interface": "SklearnModel", "onnx_uri": null, "onnx_version": null,
+            "model_uri": format!("opsml-root:/{folder}/trained-model.joblib"), "model_version": "1.2.0",
+            "model_repository": "team-a", "sample_data_uri": format!("{folder}/sample-model-data.joblib"),
+            "opsml_version": "2.2.4",
+            "data_schema": {"data_type": "pandas.core.frame.DataFrame",
+                            "input_features": {"f0": {"feature_type": "float64", "shape": [1]}},
+                            "output_features": {"y": {"feature_type": "float64", "shape": [1]}}}
+        });
+        store(
+            &fx,
+            &format!("{folder}/model-metadata.json"),
+            metadata.to_string().as_bytes(),
+        );
+        let page = html(&fx, "/opsml/models/versions/?uid=m0");
+        assert!(
+            page.contains("<th>interface</th><td>SklearnModel</td>"),
+            "{page}"
+        );
+        assert!(page.contains("none: the model was registered without ONNX"));
+        assert!(page.contains(&format!(
+            "href=\"/opsml/files/download?path=opsml-root%3A/{folder}/sample-model-data.joblib\""
+        )));
+        assert!(page.contains(
+            "<td>f0</td><td>input</td><td class=\"mono\">float64</td><td class=\"mono\">[1]</td>"
+        ));
+        store(&fx, &format!("{folder}/model-metadata.json"), b"{not json");
+        assert!(html(&fx, "/opsml/models/versions/?uid=m0")
+            .contains("is not the JSON the opsml client writes"));
+    }
+
+    #[test]
+    fn run_pages_show_parameters_side_by_side() {
+        let fx = seeded();
+        let key = |k: &str| HashableValue::String(k.into());
+        let param = |v: Pickled| {
+            Pickled::Dict(
+                [
+                    (key("name"), Pickled::String("x".into())),
+                    (key("value"), v),
+                ]
+                .into(),
+            )
+        };
+        let card = Pickled::Dict(
+            [(
+                key("parameters"),
+                Pickled::Dict(
+                    [
+                        (
+                            key("learning_rate"),
+                            Pickled::List(vec![param(Pickled::F64(0.1))]),
+                        ),
+                        (
+                            key("epochs"),
+                            Pickled::List(vec![param(Pickled::I64(5)), param(Pickled::I64(8))]),
+                        ),
+                    ]
+                    .into(),
+                ),
+            )]
+            .into(),
+        );
+        let folder = "OPSML_RUN_REGISTRY/team-a/<script>alert(1)</script>/v1.0.0";
+        store(
+            &fx,
+            &format!("{folder}/card.joblib"),
+            &serde_pickle::value_to_vec(&card, SerOptions::new()).unwrap(),
+        );
+        let page = html(&fx, "/opsml/runs/versions/?uid=r0");
+        assert!(
+            page.contains("<th>learning_rate</th><td>0.1</td>"),
+            "{page}"
+        );
+        assert!(page.contains("<th>epochs</th><td title=\"logged 2 times: 5, 8\">8</td>"));
+        let page = html(&fx, "/opsml/projects/runs/plot/?run_uid=r0");
+        assert!(page.contains("<th>epochs</th><td title=\"logged 2 times: 5, 8\">8</td>"));
+        store(&fx, &format!("{folder}/card.joblib"), b"not a pickle");
+        assert!(html(&fx, "/opsml/runs/versions/?uid=r0")
+            .contains("card.joblib is not a Python pickle"));
+    }
+}
