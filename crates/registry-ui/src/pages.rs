@@ -343,6 +343,9 @@ struct CardPage {
     model_metadata: Option<Result<ModelMetadata, String>>,
     /// A run's parameters.
     parameters: Option<ParameterTable>,
+    /// A data card's profile report (`data-profile.html`), to download: it runs scripts, so
+    /// it is not shown inside these pages.
+    data_profile: Option<String>,
     compare_action: String,
 }
 
@@ -563,6 +566,15 @@ pub fn versions_page(site: &Site, request: &Request, registry: RegistryType) -> 
             query_string(&[("path", &client_path(&folder))])
         ),
         compare_action: format!("/opsml/{section}/compare/"),
+        data_profile: stored
+            .iter()
+            .find(|f| registry == RegistryType::Data && f.path == format!("{folder}/data-profile.html"))
+            .map(|f| {
+                format!(
+                    "/opsml/files/download{}",
+                    query_string(&[("path", &client_path(&f.path))])
+                )
+            }),
         model_metadata: match registry {
             RegistryType::Model => stored::model_metadata(site, &folder).transpose(),
             _ => None,

@@ -339,6 +339,20 @@ mod tests {
     }
 
     #[test]
+    fn a_data_card_links_its_profile_report() {
+        let fx = seeded();
+        assert!(!html(&fx, "/opsml/data/versions/?uid=d0").contains("id=\"data-profile\""));
+        store(
+            &fx,
+            "OPSML_DATA_REGISTRY/team-a/churn-data/v1.0.0/data-profile.html",
+            b"<html>",
+        );
+        assert!(html(&fx, "/opsml/data/versions/?uid=d0").contains(
+            "id=\"data-profile\" href=\"/opsml/files/download?path=opsml-root%3A/OPSML_DATA_REGISTRY/team-a/churn-data/v1.0.0/data-profile.html\""
+        ));
+    }
+
+    #[test]
     fn run_pages_show_parameters_side_by_side() {
         let fx = seeded();
         let key = |k: &str| HashableValue::String(k.into());
