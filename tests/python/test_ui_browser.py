@@ -15,7 +15,7 @@ import time
 import zipfile
 from pathlib import Path
 from typing import Iterator, List
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import blake3
 import httpx
@@ -423,3 +423,16 @@ def test_in_production_the_audit_form_needs_the_prod_token(
     assert (card["name"], card["repository"], card["version"]) == ("pricing-audit", "team-prod", "1.0.0")
     loaded = load_audit(prod_host, card["uid"], tmp_path / "load")
     assert loaded["answers"]["misc"]["1"] == "Falls under the pricing policy"
+
+
+def test_a_form_on_another_site_cannot_save_an_audit_card(ui_host: Server, browser: WebDriver) -> None:
+    # A page of another origin (here a data: URL) posting to the registry, as a forged form would;
+    # the browser would attach the login it keeps for the registry.
+    forged = (f'<form method="post" action="{ui_host.url}/opsml/audit/save">'
+              '<input name="name" value="forged-audit"><input name="repository" value="team-ui">'
+              '<input name="contact" value="x"><button id="forge">Send</button></form>')
+    browser.get("data:text/html," + quote(forged))
+    follow(browser, browser.find_element(By.ID, "forge"), "#error-message")
+    assert "sent from another site" in browser.find_element(By.ID, "error-message").text
+    listed = httpx.post(f"{ui_host.api}/cards/list", json={"registry_type": "audit", "name": "forged-audit"})
+    assert listed.json()["cards"] == []

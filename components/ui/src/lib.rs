@@ -71,6 +71,11 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         content_type: &content_type,
         body: &body,
         prod_token_header: prod_token.as_deref(),
+        cross_site: registry_ui::from_another_site(
+            head.header("sec-fetch-site").as_deref(),
+            head.header("origin").as_deref(),
+            head.header("host").as_deref(),
+        ),
     };
     match answer(&site, &request) {
         Answer::Page { status, html } => {

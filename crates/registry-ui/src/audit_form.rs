@@ -48,6 +48,12 @@ pub fn route(path: &str, post: bool) -> Option<Action> {
 }
 
 pub fn answer(site: &Site, request: &Request, action: Action) -> PageResult {
+    if request.cross_site && matches!(action, Action::Save | Action::Upload) {
+        return Err(PageError::new(
+            403,
+            "This form was sent from another site's page. Audit cards are saved only from the registry's own pages; nothing was saved.",
+        ));
+    }
     match action {
         Action::Form => form_page(site, request),
         Action::Download => download(site, request),
@@ -1053,6 +1059,21 @@ mod tests {
         assert!(!html.contains(">x</textarea>"));
         assert_eq!(written(&fx), before);
         assert!(!get(&fx, &to).1.contains("AUC 0.91"));
+    }
+
+    #[test]
+    fn a_form_sent_from_another_site_is_refused_but_pages_still_open() {
+        let mut fx = seeded();
+        fx.cross_site = true;
+        let (status, html) = post(
+            &fx,
+            "/opsml/audit/save",
+            "name=a&repository=team-a&contact=me",
+        );
+        assert_eq!(status, 403);
+        assert!(html.contains("sent from another site"), "{html}");
+        assert_eq!(written(&fx), (0, 0, 0, 0));
+        assert_eq!(get(&fx, "/opsml/audit/").0, 200);
     }
 
     #[test]

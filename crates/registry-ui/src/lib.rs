@@ -53,6 +53,31 @@ pub struct Request<'a> {
     pub body: &'a [u8],
     /// The `X-Prod-Token` header, for a script that saves a form.
     pub prod_token_header: Option<&'a str>,
+    /// Whether a browser sent the request from another site's page ([`from_another_site`]).
+    pub cross_site: bool,
+}
+
+/// Whether a browser sent a request from a page of another site (a forged form post: the
+/// browser would attach the login it keeps for the registry). `Sec-Fetch-Site` decides when
+/// the browser sends it; otherwise a present `Origin` must name the `Host`. Scripts send
+/// neither and are not affected.
+pub fn from_another_site(
+    fetch_site: Option<&str>,
+    origin: Option<&str>,
+    host: Option<&str>,
+) -> bool {
+    if let Some(site) = fetch_site {
+        return !matches!(site.trim(), "same-origin" | "none");
+    }
+    match origin {
+        None => false,
+        Some(origin) => {
+            let authority = origin
+                .split_once("://")
+                .map(|(_, rest)| rest.trim_end_matches('/'));
+            authority.is_none() || authority != host.map(str::trim)
+        }
+    }
 }
 
 /// What pages read and write through.
@@ -227,6 +252,8 @@ mod tests {
         pub kv: std::rc::Rc<registry_store::testing::MemoryKv>,
         pub app_env: &'static str,
         pub ids: std::cell::Cell<u32>,
+        /// Requests come from another site's page.
+        pub cross_site: bool,
     }
 
     impl Fixture {
@@ -236,6 +263,7 @@ mod tests {
                 kv: Default::default(),
                 app_env: "development",
                 ids: Default::default(),
+                cross_site: false,
             }
         }
 
@@ -296,6 +324,7 @@ mod tests {
                     content_type,
                     body,
                     prod_token_header,
+                    cross_site: self.cross_site,
                 },
             )
         }
@@ -311,6 +340,32 @@ mod tests {
 
     fn get(fixture: &Fixture, identity: &Identity, path_and_query: &str) -> (u16, String) {
         page(fixture.send(identity, path_and_query, None, None))
+    }
+
+    #[test]
+    fn a_request_from_another_sites_page_is_told_apart() {
+        let host = Some("registry.example:3000");
+        for (fetch_site, origin, cross) in [
+            (Some("same-origin"), Some("https://elsewhere"), false),
+            (Some("none"), None, false),
+            (
+                Some("cross-site"),
+                Some("http://registry.example:3000"),
+                true,
+            ),
+            (Some("same-site"), None, true),
+            (None, Some("http://registry.example:3000"), false),
+            (None, Some("https://registry.example:3000/"), false),
+            (None, Some("http://evil.example"), true),
+            (None, Some("null"), true),
+            (None, None, false),
+        ] {
+            assert_eq!(
+                from_another_site(fetch_site, origin, host),
+                cross,
+                "{fetch_site:?} {origin:?}"
+            );
+        }
     }
 
     #[test]
