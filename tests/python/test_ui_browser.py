@@ -164,6 +164,14 @@ def test_a_new_user_finds_the_model_they_registered(ui_host: Server, seeded: dic
     # The linked DataCard is one click away.
     follow(browser, browser.find_element(By.LINK_TEXT, seeded["data_uid"]), "#card-title")
     assert browser.find_element(By.ID, "card-title").text.startswith("churn-data ")
+    # What the client kept of the data in the card's file.
+    details = dict(zip(texts(browser, "#data-details th"), texts(browser, "#data-details td")))
+    assert details["interface"] == "PandasData" and details["dependent variables"] == "y", details
+    features = {r.find_elements(By.TAG_NAME, "td")[0].text: [td.text for td in r.find_elements(By.TAG_NAME, "td")]
+                for r in browser.find_elements(By.CSS_SELECTOR, "#data-features tbody tr")}
+    assert features["f0"][3] == "tenure in months", features
+    assert "SELECT f0, f1, y FROM churn" in browser.find_element(By.CSS_SELECTOR, "pre.sql").text
+    browser.save_screenshot(str(screenshots / "data-version.png"))
 
 
 def test_downloads_are_the_bytes_that_were_uploaded(ui_host: Server, seeded: dict, browser: WebDriver) -> None:

@@ -1,6 +1,6 @@
 //! The pages: what each reads from the store and hands its template.
 
-use crate::stored::{self, ModelMetadata, ParameterTable};
+use crate::stored::{self, DataDetails, ModelMetadata, ParameterTable};
 use crate::{chart, section_of, tree, Answer, Request, Site, SECTIONS};
 use askama::Template;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -341,6 +341,8 @@ struct CardPage {
     audit_link: Option<(String, &'static str)>,
     /// A model's `model-metadata.json`, or why it could not be read.
     model_metadata: Option<Result<ModelMetadata, String>>,
+    /// A data card's interface details, or why they could not be read.
+    data_details: Option<Result<DataDetails, String>>,
     /// A run's parameters.
     parameters: Option<ParameterTable>,
     /// A data card's profile report (`data-profile.html`), to download: it runs scripts, so
@@ -575,6 +577,10 @@ pub fn versions_page(site: &Site, request: &Request, registry: RegistryType) -> 
                     query_string(&[("path", &client_path(&f.path))])
                 )
             }),
+        data_details: match registry {
+            RegistryType::Data => stored::data_details(site, &folder).transpose(),
+            _ => None,
+        },
         model_metadata: match registry {
             RegistryType::Model => stored::model_metadata(site, &folder).transpose(),
             _ => None,

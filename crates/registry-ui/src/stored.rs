@@ -1,6 +1,6 @@
 //! What the opsml client keeps only in a card's files, read for its pages: a model's
-//! `model-metadata.json` (interface, ONNX, sample data, feature schema) and a run's parameters
-//! (in its `card.joblib`).
+//! `model-metadata.json` (interface, ONNX, sample data, feature schema), a data card's
+//! interface details and a run's parameters (both in the card's `card.joblib`).
 
 use crate::audit_card::card_joblib_fields;
 use crate::pages::{query_string, PageError};
@@ -157,6 +157,125 @@ pub fn model_metadata(site: &Site, folder: &str) -> Result<Option<ModelMetadata>
     let mut features = feature_rows(&schema, "input_features", "input");
     features.extend(feature_rows(&schema, "output_features", "output"));
     Ok(Some(ModelMetadata { rows, features }))
+}
+
+/// A pickled tree as JSON, to read fields by name (keys that are not text become text).
+fn pickled_json(value: &Pickled) -> Value {
+    match value {
+        Pickled::None => Value::Null,
+        Pickled::Bool(b) => Value::Bool(*b),
+        Pickled::I64(n) => Value::from(*n),
+        Pickled::F64(f) => Value::from(*f),
+        Pickled::String(s) => Value::String(s.clone()),
+        Pickled::List(items) | Pickled::Tuple(items) => {
+            Value::Array(items.iter().map(pickled_json).collect())
+        }
+        Pickled::Dict(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        HashableValue::String(s) => s.clone(),
+                        HashableValue::I64(n) => n.to_string(),
+                        other => format!("{other:?}"),
+                    };
+                    (key, pickled_json(v))
+                })
+                .collect(),
+        ),
+        other => Value::String(format!("{other:?}")),
+    }
+}
+
+/// One feature of a data card: its type and the description the data scientist gave.
+pub struct DataFeature {
+    pub name: String,
+    pub feature_type: String,
+    pub shape: String,
+    pub description: String,
+}
+
+/// What a data card's `card.joblib` says of its data.
+pub struct DataDetails {
+    pub rows: Vec<MetadataRow>,
+    pub features: Vec<DataFeature>,
+    /// Named SQL queries the data came from.
+    pub sql: Vec<(String, String)>,
+}
+
+/// A data card's details from `<folder>/card.joblib`; `None` when the client stored no card file.
+pub fn data_details(site: &Site, folder: &str) -> Result<Option<DataDetails>, String> {
+    let path = format!("{folder}/card.joblib");
+    let Some(bytes) = read_if_stored(site, &path)? else {
+        return Ok(None);
+    };
+    let fields = card_joblib_fields(&bytes, "a data card").map_err(|e| format!("{path}: {e}"))?;
+    let card = pickled_json(&Pickled::Dict(fields));
+    let (interface, metadata) = (&card["interface"], &card["metadata"]);
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let mut rows = Vec::new();
+    for (key, value) in [
+        ("interface", text(&metadata["interface_type"])),
+        ("data type", text(&metadata["data_type"])),
+        ("description", text(&metadata["description"]["summary"])),
+        (
+            "dependent variables",
+            interface["dependent_vars"]
+                .as_array()
+                .map(|vars| vars.iter().map(text).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
+        ),
+    ] {
+        if !value.is_empty() {
+            rows.push(MetadataRow {
+                key,
+                value,
+                href: None,
+            });
+        }
+    }
+    let descriptions = &interface["feature_descriptions"];
+    let mut features: Vec<DataFeature> = interface["feature_map"]
+        .as_object()
+        .map(|map| {
+            map.iter()
+                .map(|(name, feature)| DataFeature {
+                    name: name.clone(),
+                    feature_type: text(&feature["feature_type"]),
+                    shape: match &feature["shape"] {
+                        Value::Null => String::new(),
+                        shape => shape.to_string(),
+                    },
+                    description: text(&descriptions[name.as_str()]),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // Described features the map does not list still get their description shown.
+    if let Some(described) = descriptions.as_object() {
+        for (name, description) in described {
+            if !features.iter().any(|f| &f.name == name) {
+                features.push(DataFeature {
+                    name: name.clone(),
+                    feature_type: String::new(),
+                    shape: String::new(),
+                    description: text(description),
+                });
+            }
+        }
+    }
+    let sql = interface["sql_logic"]
+        .as_object()
+        .map(|queries| queries.iter().map(|(n, q)| (n.clone(), text(q))).collect())
+        .unwrap_or_default();
+    Ok(Some(DataDetails {
+        rows,
+        features,
+        sql,
+    }))
 }
 
 fn pickled_text(value: &Pickled) -> String {
@@ -336,6 +455,70 @@ mod tests {
         store(&fx, &format!("{folder}/model-metadata.json"), b"{not json");
         assert!(html(&fx, "/opsml/models/versions/?uid=m0")
             .contains("is not the JSON the opsml client writes"));
+    }
+
+    #[test]
+    fn a_data_card_shows_what_its_card_file_says_of_the_data() {
+        let fx = seeded();
+        let key = |k: &str| HashableValue::String(k.into());
+        let text = |t: &str| Pickled::String(t.into());
+        let dict = |pairs: Vec<(&str, Pickled)>| {
+            Pickled::Dict(pairs.into_iter().map(|(k, v)| (key(k), v)).collect())
+        };
+        let card = dict(vec![
+            (
+                "interface",
+                dict(vec![
+                    ("dependent_vars", Pickled::List(vec![text("y")])),
+                    (
+                        "feature_map",
+                        dict(vec![(
+                            "f0",
+                            dict(vec![
+                                ("feature_type", text("float64")),
+                                ("shape", Pickled::Tuple(vec![Pickled::I64(30)])),
+                            ]),
+                        )]),
+                    ),
+                    (
+                        "feature_descriptions",
+                        dict(vec![
+                            ("f0", text("tenure <months>")),
+                            ("y", text("churned")),
+                        ]),
+                    ),
+                    (
+                        "sql_logic",
+                        dict(vec![("train", text("SELECT * FROM churn"))]),
+                    ),
+                ]),
+            ),
+            (
+                "metadata",
+                dict(vec![
+                    ("interface_type", text("PandasData")),
+                    ("data_type", text("pandas.core.frame.DataFrame")),
+                    ("description", dict(vec![("summary", Pickled::None)])),
+                ]),
+            ),
+        ]);
+        store(
+            &fx,
+            "OPSML_DATA_REGISTRY/team-a/churn-data/v1.0.0/card.joblib",
+            &serde_pickle::value_to_vec(&card, SerOptions::new()).unwrap(),
+        );
+        let page = html(&fx, "/opsml/data/versions/?uid=d0");
+        assert!(
+            page.contains("<th>interface</th><td>PandasData</td>"),
+            "{page}"
+        );
+        assert!(page.contains("<th>dependent variables</th><td>y</td>"));
+        assert!(!page.contains("<th>description</th>"));
+        assert!(page.contains("<td>f0</td><td class=\"mono\">float64</td><td class=\"mono\">[30]</td><td>tenure &#60;months&#62;</td>"), "{page}");
+        assert!(page.contains(
+            "<td>y</td><td class=\"mono\"></td><td class=\"mono\"></td><td>churned</td>"
+        ));
+        assert!(page.contains("SELECT * FROM churn"));
     }
 
     #[test]

@@ -19,7 +19,9 @@ def run() -> dict:
     rng = np.random.default_rng(3)
     frame = pd.DataFrame(rng.normal(size=(30, 2)), columns=["f0", "f1"])
     frame["y"] = 2.0 * frame["f0"] - frame["f1"]
-    datacard = DataCard(interface=PandasData(data=frame), name="churn-data", repository="team-ui",
+    data = PandasData(data=frame, dependent_vars=["y"], feature_descriptions={"f0": "tenure in months"})
+    data.add_sql(name="train", query="SELECT f0, f1, y FROM churn")
+    datacard = DataCard(interface=data, name="churn-data", repository="team-ui",
                         contact="ds@example.com", tags={"stage": "dev"})
     CardRegistry("data").register_card(datacard)
 
