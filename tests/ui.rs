@@ -113,3 +113,70 @@ fn the_entry_points_redirect_and_unknown_pages_say_so() {
         Some("text/html; charset=utf-8")
     );
 }
+
+/// Posts the audit form (urlencoded) and returns the status and the `Location` or page.
+fn save_audit(host: &Host, form: &str) -> (u16, String) {
+    let reply = host.request(
+        "POST",
+        "/opsml/audit/save",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        Some(form.as_bytes()),
+    );
+    let location = reply.headers.get("location").map(str::to_string);
+    (reply.status, location.unwrap_or_else(|| reply.text()))
+}
+
+/// The value of a hidden field of a form page.
+fn hidden(html: &str, name: &str) -> String {
+    let at = html.find(&format!("name=\"{name}\" value=\"")).unwrap() + name.len() + 15;
+    html[at..at + html[at..].find('"').unwrap()].to_string()
+}
+
+#[test]
+fn of_several_saves_from_one_copy_of_an_audit_form_exactly_one_goes_through() {
+    let host = Host::start(&[]);
+    let (status, location) = save_audit(
+        &host,
+        "name=race-audit&repository=ui-race&contact=me&modeling_1=first",
+    );
+    assert_eq!(status, 303, "{location}");
+    let form = host.get(&location).text();
+    let (uid, digest) = (hidden(&form, "uid"), hidden(&form, "digest"));
+    // Eight people who opened the same form save at once: one wins, the others are told.
+    let outcomes: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let saves: Vec<_> = (0..8)
+            .map(|i| {
+                let host = &host;
+                let (uid, digest) = (&uid, &digest);
+                scope.spawn(move || {
+                    save_audit(
+                        host,
+                        &format!("uid={uid}&digest={digest}&modeling_1=answer+{i}"),
+                    )
+                })
+            })
+            .collect();
+        saves.into_iter().map(|s| s.join().unwrap()).collect()
+    });
+    let won: Vec<usize> = (0..8).filter(|&i| outcomes[i].0 == 303).collect();
+    assert_eq!(won.len(), 1, "{outcomes:?}");
+    for (status, page) in outcomes.iter().filter(|(status, _)| *status != 303) {
+        assert_eq!(*status, 409, "{page}");
+        assert!(page.contains("Someone saved this audit card after you opened it"));
+    }
+    let page = host.get(&format!("/opsml/audit/?uid={uid}")).text();
+    assert!(
+        page.contains(&format!(">answer {}</textarea>", won[0])),
+        "the winner's answer is stored"
+    );
+    // The trail has the first save and the winner's, nothing of the refused ones.
+    let (status, trail) = host.get_json("/opsml/admin/audit?repository=ui-race");
+    assert_eq!(status, 200, "{trail}");
+    let updates = trail["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "card.update")
+        .count();
+    assert_eq!(updates, 1, "{trail}");
+}

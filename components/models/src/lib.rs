@@ -329,6 +329,7 @@ fn put_small_file(
         algorithm,
         Some(bytes.len() as u64),
         now_unix,
+        files::Replacing::Anything,
         along_with,
         |sink| sink.write(bytes).map_err(ApiError::from),
     )?;
@@ -351,6 +352,7 @@ fn copy_file(
         from.digest_algorithm,
         Some(from.size),
         now_unix,
+        files::Replacing::Anything,
         along_with,
         |sink| {
             let mut source = blobs.open_range(from, 0, from.size)?;

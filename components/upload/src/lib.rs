@@ -102,6 +102,7 @@ fn upload(head: &RequestHead, req: IncomingRequest, caller: &Caller) -> Result<V
         algorithm,
         size_hint,
         now_unix,
+        files::Replacing::Anything,
         &|tx, path| audit::record(tx, &caller.file_audit("file.upload", path)),
         |sink| receive(req, &boundary, sink, &progress),
     )?;

@@ -3,7 +3,7 @@
 
 use crate::blobs::{BlobSink, BlobStore, DigestAlgorithm, StoredBlob};
 use crate::sql::{transaction, upsert};
-use crate::{Result, Row, Sql, SqlValue, StoreError};
+use crate::{Dialect, Result, Row, Sql, SqlValue, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRecord {
@@ -95,6 +95,16 @@ pub fn nothing_more(_: &dyn Sql, _: &str) -> Result<()> {
     Ok(())
 }
 
+/// What a write may replace at its path: a compare-and-set on the file's digest, so that an
+/// edit made from an old copy cannot overwrite a newer one unseen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replacing<'a> {
+    /// Whatever is there, or nothing.
+    Anything,
+    /// Exactly the file with this digest; `None`: no file at all.
+    Exactly(Option<&'a str>),
+}
+
 /// Makes a fully stored blob visible at `path`, replacing what was there, in one transaction
 /// with `along_with` (readers see the old file or the new one, never a mix). Returns the
 /// replaced record, whose blob the caller deletes.
@@ -105,20 +115,55 @@ pub fn commit(
     now: i64,
     along_with: AlongWith<'_>,
 ) -> Result<Option<FileRecord>> {
+    commit_if(db, path, blob, now, Replacing::Anything, along_with)
+}
+
+/// [`commit`] only if what is at `path` is what `replacing` says; otherwise
+/// [`StoreError::Conflict`] and nothing changes. The file's row is read locked (PostgreSQL and
+/// MySQL; SQLite transactions take the write lock at the start), so of two writes expecting the
+/// same file only one goes ahead.
+pub fn commit_if(
+    db: &dyn Sql,
+    path: &str,
+    blob: &StoredBlob,
+    now: i64,
+    replacing: Replacing<'_>,
+    along_with: AlongWith<'_>,
+) -> Result<Option<FileRecord>> {
     let previous = transaction(db, |tx| {
-        let previous = get(tx, path)?;
-        tx.execute(
-            &upsert(tx.dialect(), "opsml_files", &COLUMNS, "path"),
-            &[
-                path.into(),
-                (blob.size as i64).into(),
-                blob.digest.as_str().into(),
-                blob.algorithm.name().into(),
-                blob.blob_id.as_str().into(),
-                (blob.chunk_size as i64).into(),
-                now.into(),
-            ],
-        )?;
+        let previous = match (replacing, tx.dialect()) {
+            (Replacing::Exactly(Some(_)), Dialect::Postgres | Dialect::Mysql) => {
+                get_where(tx, path, " FOR UPDATE")?
+            }
+            _ => get(tx, path)?,
+        };
+        if let Replacing::Exactly(expected) = replacing {
+            if previous.as_ref().map(|p| p.digest.as_str()) != expected {
+                return Err(StoreError::Conflict(format!(
+                    "{path} changed since it was read"
+                )));
+            }
+        }
+        let values = [
+            path.into(),
+            (blob.size as i64).into(),
+            blob.digest.as_str().into(),
+            blob.algorithm.name().into(),
+            blob.blob_id.as_str().into(),
+            (blob.chunk_size as i64).into(),
+            now.into(),
+        ];
+        let statement = if replacing == Replacing::Exactly(None) {
+            // A file written meanwhile makes the insert fail rather than be replaced.
+            format!(
+                "INSERT INTO opsml_files ({}) VALUES ({})",
+                COLUMNS.join(", "),
+                vec!["?"; COLUMNS.len()].join(", ")
+            )
+        } else {
+            upsert(tx.dialect(), "opsml_files", &COLUMNS, "path")
+        };
+        tx.execute(&statement, &values)?;
         abandon(tx, &blob.blob_id)?;
         along_with(tx, path)?;
         Ok(previous)
@@ -126,16 +171,17 @@ pub fn commit(
     Ok(previous.filter(|p| p.blob_id != blob.blob_id))
 }
 
-/// [`commit`], then deletes the replaced file's bytes ([`release`]).
+/// [`commit_if`], then deletes the replaced file's bytes ([`release`]).
 pub fn commit_replacing(
     db: &dyn Sql,
     blobs: &dyn BlobStore,
     path: &str,
     blob: &StoredBlob,
     now: i64,
+    replacing: Replacing<'_>,
     along_with: AlongWith<'_>,
 ) -> Result<()> {
-    if let Some(old) = commit(db, path, blob, now, along_with)? {
+    if let Some(old) = commit_if(db, path, blob, now, replacing, along_with)? {
         release(db, blobs, &old);
     }
     Ok(())
@@ -152,7 +198,7 @@ pub fn release(db: &dyn Sql, blobs: &dyn BlobStore, file: &FileRecord) {
 }
 
 /// Writes a file: what `fill` puts into a new blob becomes visible at `path` (replacing what
-/// was there) only once all of it is stored. If anything fails, the bytes stored so far are
+/// was there, when it is what `replacing` allows) only once all of it is stored. If anything fails, the bytes stored so far are
 /// deleted and nothing changes at `path`. While `fill` runs, the blob is pending, so a
 /// component that dies mid-way leaves a trace from which its bytes are collected.
 #[allow(clippy::too_many_arguments)]
@@ -164,6 +210,7 @@ pub fn write_file<E: From<StoreError>>(
     algorithm: DigestAlgorithm,
     size_hint: Option<u64>,
     now: impl Fn() -> i64,
+    replacing: Replacing<'_>,
     along_with: AlongWith<'_>,
     fill: impl FnOnce(&mut dyn BlobSink) -> Result<(), E>,
 ) -> Result<StoredBlob, E> {
@@ -186,7 +233,7 @@ pub fn write_file<E: From<StoreError>>(
         return Err(e);
     }
     let stored = sink.finish().and_then(|blob| {
-        commit_replacing(db, blobs, path, &blob, now(), along_with).map(|()| blob)
+        commit_replacing(db, blobs, path, &blob, now(), replacing, along_with).map(|()| blob)
     });
     stored.map_err(|e| {
         discard();
@@ -258,9 +305,14 @@ pub fn forget_multipart(db: &dyn Sql, blob_id: &str) -> Result<()> {
 }
 
 pub fn get(db: &dyn Sql, path: &str) -> Result<Option<FileRecord>> {
+    get_where(db, path, "")
+}
+
+/// [`get`] with `suffix` after the query (a lock clause).
+fn get_where(db: &dyn Sql, path: &str, suffix: &str) -> Result<Option<FileRecord>> {
     db.execute(
         &format!(
-            "SELECT {} FROM opsml_files WHERE path = ?",
+            "SELECT {} FROM opsml_files WHERE path = ?{suffix}",
             COLUMNS.join(", ")
         ),
         &[path.into()],
@@ -422,18 +474,78 @@ mod tests {
     }
 
     #[test]
+    fn a_write_expecting_another_file_changes_nothing() {
+        let db = db();
+        let commit_expecting = |id: &str, expected: Option<&str>| {
+            commit_if(
+                &db,
+                "R/a/f",
+                &blob(id, 1),
+                1,
+                Replacing::Exactly(expected),
+                &nothing_more,
+            )
+        };
+        let digest = |db: &Sqlite| get(db, "R/a/f").unwrap().map(|f| f.digest);
+        assert!(matches!(
+            commit_expecting("b1", Some("d-b0")),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(digest(&db), None);
+        commit_expecting("b1", None).unwrap();
+        assert!(matches!(
+            commit_expecting("b2", None),
+            Err(StoreError::Conflict(_))
+        ));
+        // Two edits of the file b1: the first goes ahead, the second finds b2 and stops.
+        commit_expecting("b2", Some("d-b1")).unwrap();
+        assert!(matches!(
+            commit_expecting("b3", Some("d-b1")),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(digest(&db).as_deref(), Some("d-b2"));
+    }
+
+    #[test]
     fn replacing_and_deleting_free_the_bytes() {
         let db = db();
         let blobs = ChunkStore(MemoryKv::default());
         let store = |id: &str, bytes: &[u8]| stored(&db, &blobs, id, bytes);
         let chunks = || blobs.0 .0.borrow().len();
         let first = store("b1", b"0123456789");
-        commit_replacing(&db, &blobs, "R/d/f", &first, 1, &nothing_more).unwrap();
+        commit_replacing(
+            &db,
+            &blobs,
+            "R/d/f",
+            &first,
+            1,
+            Replacing::Anything,
+            &nothing_more,
+        )
+        .unwrap();
         let second = store("b2", b"abc");
-        commit_replacing(&db, &blobs, "R/d/f", &second, 2, &nothing_more).unwrap();
+        commit_replacing(
+            &db,
+            &blobs,
+            "R/d/f",
+            &second,
+            2,
+            Replacing::Anything,
+            &nothing_more,
+        )
+        .unwrap();
         assert_eq!(chunks(), 1, "the first file's chunk is gone");
         let third = store("b3", b"xyz");
-        commit_replacing(&db, &blobs, "R/d/g", &third, 3, &nothing_more).unwrap();
+        commit_replacing(
+            &db,
+            &blobs,
+            "R/d/g",
+            &third,
+            3,
+            Replacing::Anything,
+            &nothing_more,
+        )
+        .unwrap();
         assert_eq!(delete_under(&db, &blobs, "R/d", &nothing_more).unwrap(), 2);
         assert_eq!(chunks(), 0);
         assert!(list(&db, "R").unwrap().is_empty());
@@ -446,13 +558,40 @@ mod tests {
         let store = |id: &str, bytes: &[u8]| stored(&db, &blobs, id, bytes);
         let chunks = || blobs.0 .0.borrow().len();
         let first = store("b1", b"first");
-        commit_replacing(&db, &blobs, "R/d/f", &first, 10, &nothing_more).unwrap();
+        commit_replacing(
+            &db,
+            &blobs,
+            "R/d/f",
+            &first,
+            10,
+            Replacing::Anything,
+            &nothing_more,
+        )
+        .unwrap();
         let second = store("b2", b"second");
-        commit_replacing(&db, &blobs, "R/e/g", &second, 10, &nothing_more).unwrap();
+        commit_replacing(
+            &db,
+            &blobs,
+            "R/e/g",
+            &second,
+            10,
+            Replacing::Anything,
+            &nothing_more,
+        )
+        .unwrap();
 
         blobs.0 .1.set(Some(0));
         let third = store("b3", b"third");
-        commit_replacing(&db, &blobs, "R/d/f", &third, 11, &nothing_more).unwrap();
+        commit_replacing(
+            &db,
+            &blobs,
+            "R/d/f",
+            &third,
+            11,
+            Replacing::Anything,
+            &nothing_more,
+        )
+        .unwrap();
         assert_eq!(delete_under(&db, &blobs, "R/e", &nothing_more).unwrap(), 1);
         assert_eq!(chunks(), 3, "b1 and b2 could not be deleted");
         let mut stale = stale_pending(&db, 1).unwrap();

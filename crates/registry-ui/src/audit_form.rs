@@ -194,9 +194,9 @@ fn load(site: &Site, request: &Request, uid: &str) -> Result<Audit, PageError> {
         .identity
         .require(Scope::Read, Some(&text_of(&row, "repository")))?;
     let path = Audit::storage_path(&row);
-    let (doc, digest, notice) = match files::get(site.db, &path)? {
-        Some(file) => {
-            let doc = AuditDocument::from_pickle(&stored::read_small(site, &file)?)
+    let (doc, digest, notice) = match stored::read_current(site, &path)? {
+        Some((file, bytes)) => {
+            let doc = AuditDocument::from_pickle(&bytes)
                 .map_err(|e| PageError::new(422, format!("{e} ({path})")))?;
             (doc, file.digest, None)
         }
@@ -478,16 +478,6 @@ fn rows_to_write(site: &Site, audit: &mut Audit) -> Result<(Card, Option<Card>),
 fn persist(site: &Site, audit: &mut Audit) -> Result<String, PageError> {
     let (card, model_card) = rows_to_write(site, audit)?;
     let path = Audit::storage_path(&card.record);
-    // A save must not overwrite answers someone saved after this form was opened.
-    let stored_digest = files::get(site.db, &path)?
-        .map(|f| f.digest)
-        .unwrap_or_default();
-    if audit.row.is_some() && stored_digest != audit.digest {
-        return Err(PageError::new(
-            409,
-            "Someone saved this audit card after you opened it. Nothing was saved: open the card again to see their answers, then add yours.",
-        ));
-    }
     let bytes = audit.doc.to_pickle();
     let blobs = (site.blobs)().map_err(|e| PageError::new(503, e))?;
     let action = if audit.row.is_some() {
@@ -549,11 +539,21 @@ fn persist(site: &Site, audit: &mut Audit) -> Result<String, PageError> {
         site.writes.algorithm,
         Some(bytes.len() as u64),
         site.writes.now_unix,
+        // A save must not overwrite answers someone saved after this form was opened.
+        match (is_new, audit.digest.as_str()) {
+            (true, _) => files::Replacing::Anything,
+            (false, "") => files::Replacing::Exactly(None),
+            (false, digest) => files::Replacing::Exactly(Some(digest)),
+        },
         &rows,
         |sink| sink.write(&bytes),
     )
     .map_err(|e| match (e, gone.get()) {
         (_, Some(why)) => PageError::new(409, why),
+        (StoreError::Conflict(_), None) if !is_new => PageError::new(
+            409,
+            "Someone saved this audit card after you opened it. Nothing was saved: open the card again to see their answers, then add yours.",
+        ),
         (StoreError::Conflict(_), None) if is_new => PageError::new(
             409,
             format!(

@@ -14,7 +14,7 @@ use serde_pickle::{HashableValue, Value as Pickled};
 const MAX_SMALL_FILE_BYTES: u64 = 16 << 20;
 
 /// The bytes of a small stored file.
-pub(crate) fn read_small(site: &Site, file: &FileRecord) -> Result<Vec<u8>, PageError> {
+fn read_small(site: &Site, file: &FileRecord) -> Result<Vec<u8>, PageError> {
     if file.size > MAX_SMALL_FILE_BYTES {
         return Err(PageError::new(
             422,
@@ -33,15 +33,35 @@ pub(crate) fn read_small(site: &Site, file: &FileRecord) -> Result<Vec<u8>, Page
     Ok(bytes)
 }
 
+/// The small file at `path` and its bytes, when there is one. A file replaced while it was
+/// being read (its old bytes are deleted) is read again as it is now.
+pub(crate) fn read_current(
+    site: &Site,
+    path: &str,
+) -> Result<Option<(FileRecord, Vec<u8>)>, PageError> {
+    let mut attempts = 0;
+    loop {
+        let Some(file) = files::get(site.db, path)? else {
+            return Ok(None);
+        };
+        match read_small(site, &file) {
+            Ok(bytes) => return Ok(Some((file, bytes))),
+            Err(error) => {
+                attempts += 1;
+                let now = files::get(site.db, path)?;
+                if attempts >= 3 || now.map(|f| f.blob_id) == Some(file.blob_id) {
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
 /// The file at `path` when there is one; a failure is a sentence for the page.
 fn read_if_stored(site: &Site, path: &str) -> Result<Option<Vec<u8>>, String> {
-    let file = files::get(site.db, path).map_err(|e| e.to_string())?;
-    match file {
-        None => Ok(None),
-        Some(file) => read_small(site, &file)
-            .map(Some)
-            .map_err(|e| format!("{path} could not be read: {}", e.message)),
-    }
+    read_current(site, path)
+        .map(|found| found.map(|(_, bytes)| bytes))
+        .map_err(|e| format!("{path} could not be read: {}", e.message))
 }
 
 /// One line of a model's metadata, linked when it names a stored file.
@@ -408,6 +428,7 @@ mod tests {
             DigestAlgorithm::Blake3,
             None,
             || 1,
+            files::Replacing::Anything,
             &files::nothing_more,
             |sink| sink.write(bytes),
         )
