@@ -133,13 +133,7 @@ fn defaults(policy: &WritePolicy) -> CardDefaults {
 
 /// The audit record of a write to `card`.
 fn card_audit(caller: &Caller, action: &str, card: &Card) -> AuditRecord {
-    AuditRecord {
-        registry: Some(card.registry.as_str().to_string()),
-        repository: Some(card.repository.clone()),
-        name: Some(card.name.clone()),
-        version: Some(card.version.to_string()),
-        ..caller.audit(action, card.uid.clone())
-    }
+    caller.audit(action, card.uid.clone()).about_card(card)
 }
 
 fn create(body: CardBody, policy: &WritePolicy, caller: &Caller) -> Result<Value, ApiError> {

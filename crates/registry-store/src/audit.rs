@@ -25,6 +25,19 @@ pub struct AuditRecord {
     pub detail: Option<String>,
 }
 
+impl AuditRecord {
+    /// This record, about `card`: its registry, repository, name and version.
+    pub fn about_card(self, card: &registry_core::card::Card) -> Self {
+        AuditRecord {
+            registry: Some(card.registry.as_str().to_string()),
+            repository: Some(card.repository.clone()),
+            name: Some(card.name.clone()),
+            version: Some(card.version.to_string()),
+            ..self
+        }
+    }
+}
+
 const COLUMNS: &str =
     "at, request_id, identity, action, registry, repository, name, version, target, detail";
 

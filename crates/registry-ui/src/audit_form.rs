@@ -485,27 +485,11 @@ fn persist(site: &Site, audit: &mut Audit) -> Result<String, PageError> {
     } else {
         "card.create"
     };
-    let card_record = audit::AuditRecord {
-        registry: Some(RegistryType::Audit.as_str().into()),
-        repository: Some(card.repository.clone()),
-        name: Some(card.name.clone()),
-        version: Some(card.version.to_string()),
-        ..(site.writes.audit)(action, &card.uid)
-    };
-    let file_record = audit::AuditRecord {
-        registry: card_record.registry.clone(),
-        repository: card_record.repository.clone(),
-        name: card_record.name.clone(),
-        version: card_record.version.clone(),
-        ..(site.writes.audit)("file.upload", &path)
-    };
-    let model_record = model_card.as_ref().map(|model| audit::AuditRecord {
-        registry: Some(RegistryType::Model.as_str().into()),
-        repository: Some(model.repository.clone()),
-        name: Some(model.name.clone()),
-        version: Some(model.version.to_string()),
-        ..(site.writes.audit)("card.update", &model.uid)
-    });
+    let card_record = (site.writes.audit)(action, &card.uid).about_card(&card);
+    let file_record = (site.writes.audit)("file.upload", &path).about_card(&card);
+    let model_record = model_card
+        .as_ref()
+        .map(|model| (site.writes.audit)("card.update", &model.uid).about_card(model));
     let is_new = audit.row.is_none();
     // Why the transaction was abandoned on purpose (a row it must change is gone).
     let gone = std::cell::Cell::new(None);
