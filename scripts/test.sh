@@ -6,6 +6,9 @@
 # S3, MySQL + S3), which scripts/services.sh starts on loopback for the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The docs first (seconds): every relative link and #heading resolves, the README keeps its
+# main sections.
+scripts/check-docs.py
 rustup target add wasm32-wasip2 >/dev/null
 # Every folder under components/ is a component package.
 components=()
