@@ -2,11 +2,12 @@
 
 Prints one line per document (PASS, FAIL or SKIP, then what was checked); exits 1 if any
 document failed. Kubernetes' own kinds are checked with kubernetes-validate against the
-Kubernetes JSON schemas it ships, unknown fields forbidden. A SpinApp is checked with
-check-jsonschema against the openAPIV3Schema of spin-operator's CRD (given with --crd),
-converted to JSON Schema with unknown fields forbidden: the API server would silently prune
-a misspelt field. Every SpinApp is also checked against this repo: its variables must be
-spin.toml variables, every ConfigMap/Secret key it names must be in the rendering, and its
+Kubernetes JSON schemas it ships, unknown fields forbidden. A SpinApp or SpinAppExecutor is
+checked with check-jsonschema against the openAPIV3Schema of spin-operator's CRD for its kind
+(each given with --crd), converted to JSON Schema with unknown fields forbidden: the API server
+would silently prune a misspelt field. Without its CRD, such a document is reported SKIP, or
+FAIL with --crd-required. Every SpinApp is also checked against this repo: its variables must
+be spin.toml variables, every ConfigMap/Secret key it names must be in the rendering, and its
 probes must be routes of spin.toml.
 """
 
@@ -54,26 +55,31 @@ def openapi_to_jsonschema(node):
     return out
 
 
-def spinapp_schema(crd_path):
+def crd_schema(crd_path):
+    """The kind a CRD defines and its v1alpha1 schema as JSON Schema, unknown fields forbidden."""
     with open(crd_path) as f:
         crd = yaml.safe_load(f)
-    if crd.get("kind") != "CustomResourceDefinition" or crd["spec"]["names"]["kind"] != "SpinApp":
-        raise SystemExit(f"{crd_path}: not the SpinApp CustomResourceDefinition")
+    if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
+        raise SystemExit(f"{crd_path}: not a CustomResourceDefinition")
+    kind = crd["spec"]["names"]["kind"]
+    api = f"{crd['spec']['group']}/v1alpha1"
+    if api != SPINAPP_API:
+        raise SystemExit(f"{crd_path}: group {crd['spec']['group']}, expected {SPINAPP_API.split('/')[0]}")
     versions = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
     if not versions:
         raise SystemExit(f"{crd_path}: no version v1alpha1")
     schema = openapi_to_jsonschema(versions[0]["schema"]["openAPIV3Schema"])
     # What the API server requires of any object, beyond the CRD's own schema.
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
-    schema["properties"]["apiVersion"] = {"const": SPINAPP_API}
-    schema["properties"]["kind"] = {"const": "SpinApp"}
+    schema["properties"]["apiVersion"] = {"const": api}
+    schema["properties"]["kind"] = {"const": kind}
     schema["properties"]["metadata"] = {
         "type": "object",
         "required": ["name"],
         "properties": {"name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}},
     }
     schema["required"] = sorted(set(schema.get("required", [])) | {"apiVersion", "kind", "metadata", "spec"})
-    return schema
+    return kind, schema
 
 
 def spin_manifest(path):
@@ -126,10 +132,10 @@ def wiring_errors(app, docs, variables, routes):
     return errors
 
 
-def check_spinapp(app, schema_file):
+def check_custom_resource(doc, schema_file):
     """check-jsonschema on one document; its error text, or None."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(app, f)
+        json.dump(doc, f)
     try:
         tool = os.path.join(os.path.dirname(sys.executable), "check-jsonschema")
         run = subprocess.run(
@@ -147,22 +153,28 @@ def main():
     parser.add_argument("rendered")
     parser.add_argument("--overlay", required=True)
     parser.add_argument("--spin-toml", required=True)
-    parser.add_argument("--crd", help="spin-operator's core.spinkube.dev_spinapps.yaml")
+    parser.add_argument(
+        "--crd", action="append", default=[], help="a spin-operator CRD (core.spinkube.dev_*.yaml)"
+    )
+    parser.add_argument(
+        "--crd-required", action="store_true", help="a custom resource without its CRD fails"
+    )
     parser.add_argument("--k8s-version", action="append", required=True)
     args = parser.parse_args()
 
     with open(args.rendered) as f:
         docs = [d for d in yaml.safe_load_all(f) if d]
     variables, routes = spin_manifest(args.spin_toml)
-    schema_file, crd_note = None, None
-    if args.crd:
-        schema = spinapp_schema(args.crd)
-        with open(args.crd, "rb") as f:
+    # kind -> (schema file, what the PASS line names)
+    crds = {}
+    for path in args.crd:
+        kind, schema = crd_schema(path)
+        with open(path, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()[:12]
-        crd_note = f"CRD {os.path.basename(args.crd)} (sha256 {digest}…) v1alpha1"
         handle, schema_file = tempfile.mkstemp(suffix=".schema.json")
         with os.fdopen(handle, "w") as f:
             json.dump(schema, f)
+        crds[kind] = (schema_file, f"CRD {os.path.basename(path)} (sha256 {digest}…) v1alpha1")
 
     failed = False
 
@@ -178,20 +190,27 @@ def main():
     for doc in docs:
         if not isinstance(doc, dict) or "apiVersion" not in doc or "kind" not in doc:
             report("FAIL", {}, "not a Kubernetes object", repr(doc)[:200])
-        elif doc["apiVersion"] == SPINAPP_API and doc["kind"] == "SpinApp":
-            problems = wiring_errors(doc, docs, variables, routes)
-            n = len((doc.get("spec") or {}).get("variables") or [])
-            wiring = f"{n} variables against spin.toml, their ConfigMap/Secret keys, probe routes"
-            if schema_file:
-                error = check_spinapp(doc, schema_file)
+        elif doc["apiVersion"].split("/")[0] == SPINAPP_API.split("/")[0]:
+            problems, checked = [], []
+            if doc["kind"] == "SpinApp":
+                problems = wiring_errors(doc, docs, variables, routes)
+                n = len((doc.get("spec") or {}).get("variables") or [])
+                checked.append(f"{n} variables against spin.toml, their ConfigMap/Secret keys, probe routes")
+            if doc["kind"] in crds:
+                schema_file, crd_note = crds[doc["kind"]]
+                error = check_custom_resource(doc, schema_file)
                 if error:
                     problems.insert(0, error)
-                what = f"{crd_note} (check-jsonschema), unknown fields forbidden; {wiring}"
-                report("FAIL" if problems else "PASS", doc, what, "\n".join(problems))
-            elif problems:
-                report("FAIL", doc, wiring, "\n".join(problems))
+                checked.insert(0, f"{crd_note} (check-jsonschema), unknown fields forbidden")
+                report("FAIL" if problems else "PASS", doc, "; ".join(checked), "\n".join(problems))
             else:
-                report("SKIP", doc, f"CRD schema not checked (OPSML_SPINAPP_CRD unset); passed: {wiring}")
+                missing = f"no CRD for {doc['kind']} given, so its schema was not checked"
+                if args.crd_required:
+                    report("FAIL", doc, missing, "\n".join(problems))
+                elif problems:
+                    report("FAIL", doc, "; ".join(checked), "\n".join(problems))
+                else:
+                    report("SKIP", doc, f"{missing}; passed: {'; '.join(checked) or 'nothing'}")
         else:
             errors, passed = [], []
             for version in args.k8s_version:
@@ -205,7 +224,7 @@ def main():
             versions = ", ".join(args.k8s_version)
             what = f"Kubernetes {versions} schema (kubernetes-validate), unknown fields forbidden"
             report("FAIL" if errors else "PASS", doc, what, "\n".join(errors))
-    if schema_file:
+    for schema_file, _ in crds.values():
         os.unlink(schema_file)
     return 1 if failed else 0
 

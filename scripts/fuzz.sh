@@ -37,6 +37,12 @@ echo "== building fuzz targets"
 cargo fuzz build "${flags[@]}"
 
 mapfile -t targets < <(cargo fuzz list)
+# Every file in fuzz/fuzz_targets must be a target that runs: a run of nothing proves nothing.
+expected=$(find fuzz/fuzz_targets -name '*.rs' | wc -l)
+if ((${#targets[@]} == 0 || ${#targets[@]} != expected)); then
+    echo "fuzz: cargo fuzz list names ${#targets[@]} target(s) (${targets[*]:-none}), but fuzz/fuzz_targets holds $expected" >&2
+    exit 1
+fi
 failed=()
 for target in "${targets[@]}"; do
     corpus="fuzz/corpus/$target"

@@ -204,8 +204,17 @@ fn cards_survive_a_restart() {
     let (port, old_pid) = (host.port(), host.pid());
 
     host.restart();
-    assert_eq!(host.port(), port);
     assert_ne!(host.pid(), old_pid, "a new process");
+    // The old process is gone, so whatever answers on the port now is the new one.
+    let old_pid = old_pid.expect("the host was running") as libc::pid_t;
+    // SAFETY: `kill` with signal 0 only checks that the process exists.
+    let alive = unsafe { libc::kill(old_pid, 0) } == 0;
+    assert!(!alive, "the old process {old_pid} still runs");
+    assert_eq!(
+        host.get_json("/opsml/healthcheck").0,
+        200,
+        "served on port {port}"
+    );
     let cards = list(&host, None);
     assert_eq!(cards.len(), 1, "{cards:#?}");
     assert_row_matches(&cards[0], &card, "development");

@@ -164,7 +164,19 @@ fn readiness_fails_while_a_backend_is_unreachable_and_once_shutdown_began() {
           write_path: opsml-root:/OPSML_DATA_REGISTRY/r/n/v1.0.0/f\r\n\r\n--b\r\n",
     )
     .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Wait for the host to count the upload as in flight, not for a time.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !scrape(metrics, "/metrics")
+        .1
+        .lines()
+        .any(|line| line == "opsml_host_http_requests_in_flight 1")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never became a request in flight"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     host.terminate();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {

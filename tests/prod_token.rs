@@ -1,9 +1,11 @@
 //! The prod-token policy: with `APP_ENV=production` every write (cards create/update/delete,
-//! files upload) needs `X-Prod-Token` equal to the configured token; with no token configured
-//! writes are refused outright; reads never need it; other environments need no token.
+//! files upload and delete, model registration) needs `X-Prod-Token` equal to the configured
+//! token; with no token configured writes are refused outright; reads never need it; other
+//! environments need no token.
 
 use e2e::harness::{
-    create_request, data_card, list_request, pseudo_random, random_hex, version_request, Host,
+    create_request, data_card, list_request, pseudo_random, random_hex, version_request,
+    with_query, Host,
 };
 use serde_json::{json, Value};
 
@@ -300,4 +302,117 @@ fn development_writes_need_no_token() {
         assert_eq!(status, 200, "{name}: {body}");
         assert!(file_exists(&host, &path));
     }
+}
+
+/// The writes outside the client's register flow: `files/delete` (a GET that deletes) and
+/// `models/register` (copies a model into the deployment folder). Without the token they are
+/// refused and nothing is deleted or copied; with it they happen.
+#[test]
+fn production_file_deletes_and_model_registration_need_the_prod_token() {
+    let host = Host::start(&[("APP_ENV", "production"), ("OPSML_PROD_TOKEN", TOKEN)]);
+    let folder = "opsml-root:/OPSML_MODEL_REGISTRY/team/clf/v1.0.0";
+    let model_uri = format!("{folder}/trained-model.joblib");
+    let card =
+        json!({"name": "clf", "repository": "team", "version": "1.0.0", "uid": random_hex()});
+    let (status, body) = host.post_json(
+        "/opsml/cards/create",
+        &create_request("model", card),
+        &token(TOKEN),
+    );
+    assert_eq!(status, 200, "{body}");
+    let metadata = serde_json::to_vec(&json!({"model_name": "clf", "model_version": "1.0.0",
+        "model_repository": "team", "model_uri": model_uri, "onnx_uri": null}))
+    .unwrap();
+    for (path, bytes) in [
+        (model_uri.clone(), b"weights".to_vec()),
+        (format!("{folder}/model-metadata.json"), metadata),
+        (format!("{folder}/scratch.txt"), b"scratch".to_vec()),
+    ] {
+        let (status, body) =
+            host.upload(&path, bytes.as_slice(), bytes.len() as u64, &token(TOKEN));
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let scratch = format!("{folder}/scratch.txt");
+    let delete = |path: &str, headers: &[(&str, &str)]| {
+        let reply = host.request(
+            "GET",
+            &with_query("/opsml/files/delete", &[("path", path)]),
+            headers,
+            None,
+        );
+        (reply.status, reply.json())
+    };
+    let register = |headers: &[(&str, &str)]| {
+        host.post_json(
+            "/opsml/models/register",
+            &json!({"name": "clf", "repository": "team", "version": "1", "onnx": false}),
+            headers,
+        )
+    };
+    let deployed = "opsml-root:/model_registry/team/clf/v1";
+
+    let mut failures = Vec::new();
+    for (label, headers) in [
+        ("no token", vec![]),
+        ("a wrong token", token("s3cre")),
+        ("an empty token", token("")),
+    ] {
+        let (status, body) = delete(&scratch, &headers);
+        check_denied(
+            &mut failures,
+            &format!("files/delete of a file with {label}"),
+            401,
+            status,
+            &body,
+        );
+        let (status, body) = delete(folder, &headers);
+        check_denied(
+            &mut failures,
+            &format!("files/delete of a folder with {label}"),
+            401,
+            status,
+            &body,
+        );
+        let (status, body) = register(&headers);
+        check_denied(
+            &mut failures,
+            &format!("models/register with {label}"),
+            401,
+            status,
+            &body,
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        file_exists(&host, &scratch),
+        "a refused delete deleted the file"
+    );
+    assert!(
+        file_exists(&host, &model_uri),
+        "a refused folder delete deleted a file"
+    );
+    let (status, listed) = host.files_list("opsml-root:/model_registry");
+    assert_eq!(
+        (status, listed),
+        (200, json!({"files": []})),
+        "a refused registration copied files"
+    );
+
+    // With the token: done.
+    let (status, body) = register(&token(TOKEN));
+    assert_eq!((status, &body), (200, &json!(deployed)));
+    let (_, listed) = host.files_list(deployed);
+    assert_eq!(
+        listed,
+        json!({"files": [format!("{deployed}/model-settings.json"), format!("{deployed}/trained-model.joblib")]})
+    );
+    assert_eq!(
+        delete(&scratch, &token(TOKEN)),
+        (200, json!({"deleted": true}))
+    );
+    assert!(!file_exists(&host, &scratch));
+    assert!(
+        file_exists(&host, &model_uri),
+        "deleting one file left the others"
+    );
 }

@@ -410,14 +410,31 @@ fn identities_by_routes_by_status() {
 fn revoked_and_expired_tokens_are_refused_at_once() {
     let host = start(&[]);
     let (id, token) = make_token(&host, json!({"name": "ci", "scope": "read"}));
-    let (_, short_lived) = make_token(
+    let made = post(
         &host,
-        json!({"name": "short", "scope": "read", "expires_in_seconds": 2}),
+        "/opsml/admin/tokens",
+        &json!({"name": "short", "scope": "read", "expires_in_seconds": 5}),
+        &bearer(ADMIN),
     );
+    assert_eq!(made.status, 200, "{}", made.text());
+    let short_lived = made.json()["token"].as_str().unwrap().to_string();
+    // Expiry is in whole seconds since the epoch, on the clock this test shares with the host.
+    let expires_at = made.json()["expires_at"].as_i64().unwrap() as f64;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
     let whoami =
         |token: &str| host.request("GET", "/opsml/admin/whoami", &auth(&bearer(token)), None);
     assert_eq!(whoami(&token).status, 200);
-    assert_eq!(whoami(&short_lived).status, 200);
+    let before_expiry = whoami(&short_lived);
+    assert!(
+        now() < expires_at,
+        "the first check ended after the token expired: it proves nothing"
+    );
+    assert_eq!(before_expiry.status, 200);
 
     // Only an admin revokes.
     assert_eq!(revoke(&host, &id, &bearer(&token)).status, 403);
@@ -436,8 +453,21 @@ fn revoked_and_expired_tokens_are_refused_at_once() {
         404
     );
 
-    std::thread::sleep(std::time::Duration::from_millis(3_100));
-    let expired = whoami(&short_lived);
+    // Wait for the refusal: never before the expiry, and at once after it.
+    let expired = loop {
+        let asked = now();
+        let reply = whoami(&short_lived);
+        let answered = now();
+        if reply.status != 200 {
+            assert!(answered >= expires_at, "refused before its expiry");
+            break reply;
+        }
+        assert!(
+            asked < expires_at + 1.0,
+            "still accepted a second after its expiry"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert_eq!(expired.status, 401);
     assert!(expired.text().contains("expired"), "{}", expired.text());
 

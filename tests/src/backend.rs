@@ -253,17 +253,17 @@ impl Isolated {
         .collect()
     }
 
-    /// The objects under this host's prefix, with their sizes.
+    /// The objects under this host's prefix, with their sizes. The bucket's folder must exist
+    /// (s3s-fs made it at start); the prefix's folder appears with the first object.
     pub fn objects(&self) -> Vec<(PathBuf, u64)> {
-        let mut out = Vec::new();
-        walk(
-            &self
-                .services
-                .s3_root
-                .join(&self.services.bucket)
-                .join(&self.prefix),
-            &mut out,
+        let bucket = self.services.s3_root.join(&self.services.bucket);
+        assert!(
+            bucket.is_dir(),
+            "the S3 server's bucket folder {} is missing: nothing could be measured",
+            bucket.display()
         );
+        let mut out = Vec::new();
+        walk(&bucket.join(&self.prefix), &mut out);
         out
     }
 
@@ -283,20 +283,21 @@ impl Isolated {
     /// Bytes of the parts the server keeps for `upload_ids` (s3s-fs stores them as
     /// `.upload_id-<id>.part-<n>` in its root until the upload completes or is aborted).
     pub fn part_bytes(&self, upload_ids: &[String]) -> u64 {
-        let Ok(entries) = std::fs::read_dir(&self.services.s3_root) else {
-            return 0;
-        };
-        entries
-            .flatten()
-            .filter(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                upload_ids
-                    .iter()
-                    .any(|id| name.starts_with(&format!(".upload_id-{id}.part-")))
-            })
-            .filter_map(|e| e.metadata().ok())
-            .map(|m| m.len())
-            .sum()
+        let root = &self.services.s3_root;
+        let entries = std::fs::read_dir(root)
+            .unwrap_or_else(|e| panic!("cannot list the S3 server's root {}: {e}", root.display()));
+        let mut total = 0;
+        for entry in entries {
+            let entry = entry.unwrap_or_else(|e| panic!("cannot list {}: {e}", root.display()));
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if upload_ids
+                .iter()
+                .any(|id| name.starts_with(&format!(".upload_id-{id}.part-")))
+            {
+                total += file_len(&entry);
+            }
+        }
+        total
     }
 }
 
@@ -315,19 +316,32 @@ impl Drop for Isolated {
     }
 }
 
+/// Every file under `dir` with its size; a `dir` that does not exist holds nothing, any other
+/// failure to read it is an error (a measurement that could not be made is not a 0).
 fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => panic!("cannot list {}: {e}", dir.display()),
     };
-    for entry in entries.flatten() {
+    for entry in entries {
+        let entry = entry.unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
         let path = entry.path();
-        match entry.file_type() {
-            Ok(t) if t.is_dir() => walk(&path, out),
+        let file_type = entry
+            .file_type()
+            .unwrap_or_else(|e| panic!("cannot stat {}: {e}", path.display()));
+        if file_type.is_dir() {
+            walk(&path, out);
+        } else if file_type.is_file() && !entry.file_name().to_string_lossy().starts_with('.') {
             // s3s-fs keeps its own metadata beside the objects in dot-files.
-            Ok(t) if t.is_file() && !entry.file_name().to_string_lossy().starts_with('.') => {
-                out.push((path, entry.metadata().map(|m| m.len()).unwrap_or(0)));
-            }
-            _ => {}
+            out.push((path, file_len(&entry)));
         }
     }
+}
+
+fn file_len(entry: &std::fs::DirEntry) -> u64 {
+    entry
+        .metadata()
+        .unwrap_or_else(|e| panic!("cannot stat {}: {e}", entry.path().display()))
+        .len()
 }

@@ -419,21 +419,25 @@ impl Host {
                 objects + storage.part_bytes(&storage.recorded_uploads())
             }
             None => {
+                // Spin and opsml-host create the store's file at start-up; a missing file or
+                // table means the measurement is looking in the wrong place.
                 let path = self.state_dir().join("sqlite_key_value.db");
-                let Ok(conn) = rusqlite::Connection::open_with_flags(
+                let conn = rusqlite::Connection::open_with_flags(
                     &path,
                     rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-                ) else {
-                    return 0;
-                };
-                let _ = conn.busy_timeout(Duration::from_secs(5));
+                )
+                .unwrap_or_else(|e| {
+                    panic!("cannot open the key-value store {}: {e}", path.display())
+                });
+                conn.busy_timeout(Duration::from_secs(5))
+                    .expect("set a busy timeout");
                 conn.query_row(
                     "SELECT COALESCE(SUM(LENGTH(value)), 0) FROM spin_key_value WHERE key LIKE 'blob/%'",
                     [],
                     |r| r.get::<_, i64>(0),
                 )
                 .map(|n| n as u64)
-                .unwrap_or(0)
+                .unwrap_or_else(|e| panic!("cannot measure the key-value store {}: {e}", path.display()))
             }
         }
     }
