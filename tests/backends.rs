@@ -110,6 +110,65 @@ fn an_unreachable_object_store_names_the_endpoint() {
     nothing_lost(host, &digest);
 }
 
+/// A server that accepts connections and reads what is sent, and never answers.
+fn silent_server() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for connection in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut connection = connection;
+                let _ = std::io::copy(&mut connection, &mut std::io::sink());
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn an_object_store_that_never_answers_fails_the_request_in_time() {
+    if shared().is_none() {
+        return;
+    }
+    let silent = silent_server();
+    let endpoint = format!("http://{silent}");
+    let (host, digest) = stored_then(&[
+        ("OPSML_S3_ENDPOINT", endpoint.as_str()),
+        ("OPSML_S3_READ_TIMEOUT", "2"),
+    ]);
+    let fresh = "opsml-root:/OPSML_MODEL_REGISTRY/team/m/v1.1.0/model.bin";
+    // A single PUT, then a multipart upload's first request, then a download's first range.
+    for (what, len) in [("a small upload", 1000), ("a multipart upload", LEN)] {
+        let started = std::time::Instant::now();
+        let (status, body) = host.upload(fresh, pseudo_random(5, len), len, &[]);
+        let took = started.elapsed();
+        assert_eq!(status, 503, "{what}: {body}");
+        let text = detail(&body);
+        assert!(text.contains(&endpoint), "{what}: names the store: {body}");
+        assert!(
+            text.contains("did not answer in time") && text.contains("OPSML_S3_READ_TIMEOUT"),
+            "{what}: says what timed out and what sets the limit: {body}"
+        );
+        // The 2 s limit, and the time to receive the body and answer.
+        assert!(
+            took >= std::time::Duration::from_secs(2) && took < std::time::Duration::from_secs(15),
+            "{what}: answered after {took:?}"
+        );
+        assert_eq!(
+            host.files_exists(fresh).1,
+            json!({"exists": false}),
+            "{what}"
+        );
+    }
+    let started = std::time::Instant::now();
+    let (status, _, got) = host.download(PATH);
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("OPSML_S3_READ_TIMEOUT"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    nothing_lost(host, &digest);
+}
+
 #[test]
 fn an_unreachable_or_refusing_database_names_the_database_url() {
     let Some(server) = shared() else {
@@ -134,9 +193,12 @@ fn an_unreachable_or_refusing_database_names_the_database_url() {
         (wrong_password.as_str(), refusal),
         (unreachable.as_str(), "connection failed"),
     ] {
+        // A runtime asked for backtraces must still not put one (or the error's chain of
+        // causes) into an answer: the detail is the error's first paragraph.
         let (host, digest) = stored_then(&[
             ("OPSML_DATABASE_URL", url),
             ("OPSML_DATABASE_HOST", "127.0.0.1:*"),
+            ("RUST_BACKTRACE", "1"),
         ]);
         let (status, body) =
             host.post_json("/opsml/cards/list", &json!({"registry_type": "model"}), &[]);
@@ -147,6 +209,10 @@ fn an_unreachable_or_refusing_database_names_the_database_url() {
         assert!(
             !text.contains("wrong-password") && !text.contains(":pw@"),
             "{body}"
+        );
+        assert!(
+            !text.contains('\n') && !text.contains("Caused by") && !text.contains("backtrace"),
+            "one paragraph, no causes, no backtrace: {body}"
         );
         let (status, body) = host.upload(PATH, pseudo_random(4, 1000), 1000, &[]);
         assert_eq!(status, 503, "{body}");
@@ -189,6 +255,11 @@ fn malformed_storage_settings_name_the_setting() {
         (
             [("OPSML_S3_SECRET_ACCESS_KEY", "")],
             "OPSML_S3_ACCESS_KEY_ID and OPSML_S3_SECRET_ACCESS_KEY",
+        ),
+        ([("OPSML_S3_READ_TIMEOUT", "soon")], "OPSML_S3_READ_TIMEOUT"),
+        (
+            [("OPSML_S3_CONNECT_TIMEOUT", "0")],
+            "OPSML_S3_CONNECT_TIMEOUT",
         ),
     ] {
         let (host, digest) = stored_then(&change);

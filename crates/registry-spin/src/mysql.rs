@@ -6,7 +6,7 @@
 //! so every message is redacted here. Text columns come back as binary (the schema stores
 //! text in binary types, see `registry_store::schema`) and are read as UTF-8.
 
-use crate::storage::{outside_allowed_hosts, redact_password, returns_rows};
+use crate::storage::{first_paragraph, outside_allowed_hosts, redact_password, returns_rows};
 use crate::ApiError;
 use registry_store::{Dialect, Row, Sql, SqlValue, StoreError};
 use spin_sdk::mysql;
@@ -58,19 +58,18 @@ fn error_text(e: &mysql::MysqlError, raw_address: &str, address: &str) -> String
             redacted(m),
             outside_allowed_hosts("mysql")
         ),
-        // Spin formats the client's error with its causes and a backtrace after a blank
-        // line; the first paragraph says it all.
-        mysql::MysqlError::ConnectionFailed(m) => format!(
-            "connection failed: {}",
-            redacted(m.split("\n\n").next().unwrap_or(m)).trim()
-        ),
+        mysql::MysqlError::ConnectionFailed(m) => {
+            format!("connection failed: {}", redacted(first_paragraph(m)))
+        }
         mysql::MysqlError::QueryFailed(m) => match server_error(m) {
             Some((code, message)) => format!("MySQL error {code}: {message}"),
-            None => redacted(m),
+            None => redacted(first_paragraph(m)),
         },
-        mysql::MysqlError::BadParameter(m) => format!("bad parameter: {m}"),
-        mysql::MysqlError::ValueConversionFailed(m) => format!("value conversion failed: {m}"),
-        mysql::MysqlError::Other(m) => redacted(m),
+        mysql::MysqlError::BadParameter(m) => format!("bad parameter: {}", first_paragraph(m)),
+        mysql::MysqlError::ValueConversionFailed(m) => {
+            format!("value conversion failed: {}", first_paragraph(m))
+        }
+        mysql::MysqlError::Other(m) => redacted(first_paragraph(m)),
     }
 }
 

@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method,
-    OutgoingBody, OutgoingRequest, Scheme,
+    OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
@@ -36,6 +36,49 @@ const RANGES_IN_FLIGHT: usize = 3;
 
 pub struct S3Store {
     config: S3Config,
+    timeouts: Timeouts,
+}
+
+/// How long one S3 request may wait, so that a store that stops answering fails the request
+/// (503 naming the store) instead of holding it: connecting, then the answer's head (counted
+/// from the start of the request, its body's sending included), then each piece of its body.
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    connect: std::time::Duration,
+    read: std::time::Duration,
+}
+
+impl Timeouts {
+    /// `s3_connect_timeout` and `s3_read_timeout`, in seconds.
+    fn from_variables() -> Result<Self, ApiError> {
+        let seconds = |name: &str, setting: &str| {
+            let text = variable(name);
+            match text.trim().parse::<f64>() {
+                Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(std::time::Duration::from_secs_f64(s)),
+                _ => Err(ApiError::new(
+                    500,
+                    format!(
+                        "server misconfigured: {setting}: expected seconds above 0 and at most \
+                         86400, got {text:?}"
+                    ),
+                )),
+            }
+        };
+        Ok(Self {
+            connect: seconds("s3_connect_timeout", "OPSML_S3_CONNECT_TIMEOUT")?,
+            read: seconds("s3_read_timeout", "OPSML_S3_READ_TIMEOUT")?,
+        })
+    }
+
+    fn options(&self) -> Option<RequestOptions> {
+        let nanos = |d: std::time::Duration| Some(d.as_nanos().min(u128::from(u64::MAX)) as u64);
+        let options = RequestOptions::new();
+        // A runtime that cannot honour one refuses to set it; the others still apply.
+        let _ = options.set_connect_timeout(nanos(self.connect));
+        let _ = options.set_first_byte_timeout(nanos(self.read));
+        let _ = options.set_between_bytes_timeout(nanos(self.read));
+        Some(options)
+    }
 }
 
 impl S3Store {
@@ -64,6 +107,7 @@ impl S3Store {
             ));
         }
         Ok(Some(Self {
+            timeouts: Timeouts::from_variables()?,
             config: S3Config {
                 endpoint,
                 region: if region.trim().is_empty() {
@@ -89,6 +133,29 @@ impl S3Store {
             self.config.endpoint.authority,
             self.config.location.bucket
         )
+    }
+
+    /// A request the transport failed: a timeout says which setting bounds it.
+    fn transport_failed(&self, what: &str, e: ErrorCode) -> StoreError {
+        let waited = |awaited: &str, limit: std::time::Duration, setting: &str| {
+            StoreError::Backend(format!(
+                "{} did not answer in time ({what}: no {awaited} within {} s, the limit set by \
+                 {setting})",
+                self.describe(),
+                limit.as_secs_f64()
+            ))
+        };
+        match e {
+            ErrorCode::ConnectionTimeout => waited(
+                "connection",
+                self.timeouts.connect,
+                "OPSML_S3_CONNECT_TIMEOUT",
+            ),
+            ErrorCode::ConnectionReadTimeout => {
+                waited("answer", self.timeouts.read, "OPSML_S3_READ_TIMEOUT")
+            }
+            e => self.unreachable(what, e),
+        }
     }
 
     fn unreachable(&self, what: &str, e: impl std::fmt::Debug) -> StoreError {
@@ -178,12 +245,12 @@ impl S3Store {
             .set_path_with_query(Some(&signed.path_with_query))
             .map_err(|()| invalid("path"))?;
         let outgoing_body = request.body().map_err(|()| invalid("body"))?;
-        let response = outgoing_handler::handle(request, None).map_err(|e| match e {
+        let response = outgoing_handler::handle(request, self.timeouts.options()).map_err(|e| match e {
             ErrorCode::HttpRequestDenied => StoreError::Backend(format!(
                 "{} is not in this component's allowed_outbound_hosts (they follow OPSML_S3_ENDPOINT)",
                 self.describe()
             )),
-            e => self.unreachable("request", e),
+            e => self.transport_failed("request", e),
         })?;
         let stream = if content_length > 0 {
             Some(outgoing_body.write().map_err(|()| invalid("body stream"))?)
@@ -220,9 +287,9 @@ impl S3Store {
             }
             return Err(self.unreachable("sending the body", e));
         }
-        finished.map_err(|e| self.unreachable("finishing the body", e))?;
+        finished.map_err(|e| self.transport_failed("finishing the body", e))?;
         match answer {
-            Some(Ok(Err(e))) => Err(self.unreachable("answer", e)),
+            Some(Ok(Err(e))) => Err(self.transport_failed("answer", e)),
             _ => Err(StoreError::Backend(format!(
                 "{}: no answer",
                 self.describe()

@@ -9,7 +9,7 @@ use crate::settings::variable;
 use crate::ApiError;
 use registry_store::blobs::{BlobStore, ChunkStore};
 use registry_store::schema::Migrating;
-use registry_store::sql::numbered_placeholders;
+use registry_store::sql::{numbered_placeholders, with_stand_in_row, without_stand_in};
 use registry_store::{Dialect, KeyValue, Row, Sql, SqlValue, StoreError};
 use spin_sdk::{key_value, pg4, sqlite};
 
@@ -88,6 +88,13 @@ pub(crate) fn outside_allowed_hosts(scheme: &str) -> String {
     )
 }
 
+/// The first paragraph of a runtime's error text. Spin formats an error with its chain of
+/// causes (and, with `RUST_BACKTRACE` set, a stack backtrace) after a blank line; an answer's
+/// `detail` keeps only what the error itself says.
+pub(crate) fn first_paragraph(text: &str) -> &str {
+    text.split("\n\n").next().unwrap_or(text).trim()
+}
+
 fn pg_error_text(e: &pg4::PgError) -> String {
     match e {
         pg4::PgError::ConnectionFailed(m) if m.ends_with("is not permitted") => {
@@ -96,12 +103,14 @@ fn pg_error_text(e: &pg4::PgError) -> String {
                 outside_allowed_hosts("postgres")
             )
         }
-        pg4::PgError::ConnectionFailed(m) => format!("connection failed: {m}"),
-        pg4::PgError::BadParameter(m) => format!("bad parameter: {m}"),
+        pg4::PgError::ConnectionFailed(m) => format!("connection failed: {}", first_paragraph(m)),
+        pg4::PgError::BadParameter(m) => format!("bad parameter: {}", first_paragraph(m)),
         pg4::PgError::QueryFailed(pg4::QueryError::DbError(db)) => db.as_text.clone(),
-        pg4::PgError::QueryFailed(pg4::QueryError::Text(m)) => m.clone(),
-        pg4::PgError::ValueConversionFailed(m) => format!("value conversion failed: {m}"),
-        pg4::PgError::Other(m) => m.clone(),
+        pg4::PgError::QueryFailed(pg4::QueryError::Text(m)) => first_paragraph(m).to_string(),
+        pg4::PgError::ValueConversionFailed(m) => {
+            format!("value conversion failed: {}", first_paragraph(m))
+        }
+        pg4::PgError::Other(m) => first_paragraph(m).to_string(),
     }
 }
 
@@ -167,12 +176,17 @@ impl Sql for SpinPostgres {
             self.conn.execute(&statement, &params).map_err(failed)?;
             return Ok(Vec::new());
         }
-        let result = self.conn.query(&statement, &params).map_err(failed)?;
-        result
+        // Never a statement that can match no row: Spin 4.0.x would hang on it.
+        let result = self
+            .conn
+            .query(&with_stand_in_row(&statement), &params)
+            .map_err(failed)?;
+        let rows = result
             .rows
             .iter()
             .map(|r| r.iter().map(from_pg).collect::<Result<_, _>>().map(Row))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        without_stand_in(rows)
     }
 
     fn dialect(&self) -> Dialect {
@@ -185,8 +199,12 @@ pub struct SpinSqlite(sqlite::Connection);
 
 impl SpinSqlite {
     pub fn open_default() -> Result<Self, ApiError> {
-        let conn = sqlite::Connection::open_default()
-            .map_err(|e| ApiError::unavailable(format!("metadata database unavailable: {e}")))?;
+        let conn = sqlite::Connection::open_default().map_err(|e| {
+            ApiError::unavailable(format!(
+                "metadata database unavailable: {}",
+                first_paragraph(&e.to_string())
+            ))
+        })?;
         Ok(SpinSqlite(conn))
     }
 }
@@ -224,7 +242,9 @@ impl Sql for SpinSqlite {
             Err(sqlite::Error::Io(m)) if m.contains("UNIQUE constraint failed") => {
                 Err(StoreError::Conflict(m))
             }
-            Err(e) => Err(StoreError::Backend(e.to_string())),
+            Err(e) => Err(StoreError::Backend(
+                first_paragraph(&e.to_string()).to_string(),
+            )),
         }
     }
 }
@@ -236,12 +256,20 @@ impl SpinKeyValue {
     pub fn open_default() -> Result<Self, ApiError> {
         key_value::Store::open_default()
             .map(SpinKeyValue)
-            .map_err(|e| ApiError::unavailable(format!("blob store unavailable: {e}")))
+            .map_err(|e| {
+                ApiError::unavailable(format!(
+                    "blob store unavailable: {}",
+                    first_paragraph(&e.to_string())
+                ))
+            })
     }
 }
 
 fn kv_error(e: key_value::Error) -> StoreError {
-    StoreError::Backend(format!("key-value store: {e}"))
+    StoreError::Backend(format!(
+        "key-value store: {}",
+        first_paragraph(&e.to_string())
+    ))
 }
 
 impl KeyValue for SpinKeyValue {

@@ -189,6 +189,40 @@ pub fn numbered_placeholders(statement: &str) -> String {
     out
 }
 
+/// A PostgreSQL row-returning statement rewritten to return at least one row, for Spin 4.0.x:
+/// its synchronous `spin:postgres` `query` never returns when a statement matches no row
+/// (spinframework/spin issue 3671, a 4.0.0 regression fixed by pull request 3673 after 4.0.2).
+/// Each row gets a marker column first: true on the statement's own rows, NULL on the one
+/// stand-in row added when it has none. [`without_stand_in`] takes both away again.
+pub fn with_stand_in_row(statement: &str) -> String {
+    format!(
+        "WITH opsml_rows AS ({statement}) \
+         SELECT TRUE AS opsml_row, opsml_rows.* FROM opsml_rows \
+         UNION ALL SELECT NULL, opsml_rows.* FROM (SELECT) AS opsml_none \
+         LEFT JOIN opsml_rows ON FALSE WHERE NOT EXISTS (SELECT FROM opsml_rows)"
+    )
+}
+
+/// The statement's own rows from the answer to [`with_stand_in_row`], without the marker.
+pub fn without_stand_in(rows: Vec<Row>) -> Result<Vec<Row>> {
+    let mut own = Vec::with_capacity(rows.len());
+    for Row(mut values) in rows {
+        match values.first() {
+            Some(SqlValue::Integer(1)) => {
+                values.remove(0);
+                own.push(Row(values));
+            }
+            Some(SqlValue::Null) => {}
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "expected the stand-in marker (true or NULL) first, got {other:?}"
+                )))
+            }
+        }
+    }
+    Ok(own)
+}
+
 /// `INSERT INTO table (column) VALUES (?)` that does nothing when the value is taken (and,
 /// unlike MySQL's `INSERT IGNORE`, still fails on any other error).
 pub fn insert_ignoring_duplicate(dialect: Dialect, table: &str, column: &str) -> String {
@@ -205,6 +239,33 @@ pub fn insert_ignoring_duplicate(dialect: Dialect, table: &str, column: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stand_in_rows_are_dropped_and_the_marker_removed() {
+        let statement = with_stand_in_row("SELECT a, b FROM t WHERE a = $1");
+        assert!(statement.starts_with("WITH opsml_rows AS (SELECT a, b FROM t WHERE a = $1) "));
+        let row = |values: Vec<SqlValue>| Row(values);
+        // PostgreSQL's boolean arrives as an integer (see the adapters' value mapping).
+        let answer = vec![
+            row(vec![
+                SqlValue::Integer(1),
+                SqlValue::Integer(7),
+                SqlValue::Null,
+            ]),
+            row(vec![SqlValue::Integer(1), SqlValue::Null, SqlValue::Null]),
+        ];
+        assert_eq!(
+            without_stand_in(answer).unwrap(),
+            vec![
+                row(vec![SqlValue::Integer(7), SqlValue::Null]),
+                row(vec![SqlValue::Null, SqlValue::Null])
+            ],
+            "a row of NULLs of the statement's own is kept"
+        );
+        let stand_in = vec![row(vec![SqlValue::Null, SqlValue::Null, SqlValue::Null])];
+        assert_eq!(without_stand_in(stand_in).unwrap(), Vec::<Row>::new());
+        assert!(without_stand_in(vec![row(vec![SqlValue::Text("x".into())])]).is_err());
+    }
 
     #[test]
     fn ignoring_inserts_in_each_dialect() {
