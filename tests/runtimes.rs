@@ -1,6 +1,7 @@
-//! Where the two runtimes must behave alike beyond the registry's own routes: a component that
-//! breaks wasi:http's resource lifetime rules traps on Spin 3.x (wasmtime 42), so it must trap
-//! on `opsml-host` too; either way only that request fails.
+//! Where the runtimes must behave alike beyond the registry's own routes: a component that
+//! breaks wasi:http's resource lifetime rules traps on Spin 3.x (wasmtime 42), what SpinKube
+//! runs, so it must trap on `opsml-host` too; either way only that request fails. Spin 4.0.2
+//! (wasmtime 44) lets the same component through: the components keep the stricter rule.
 
 use e2e::harness::{build_fixture, AppFiles, Host};
 use e2e::runtime::runtime;
@@ -36,12 +37,15 @@ source = {:?}
         },
         &[],
     );
+    // The strict runtimes trap; Spin 4's wasmtime serves the request.
+    let traps = runtime().spin_major().is_none_or(|major| major < 4);
     for round in 0..3 {
         let broken = host.get("/parent-dropped-first");
         assert_eq!(
             broken.status,
-            500,
-            "round {round}: {} let a component drop an incoming-request before its headers: {:?}",
+            if traps { 500 } else { 200 },
+            "round {round}: {} on a component that drops an incoming-request before its \
+             headers: {:?}",
             runtime().name(),
             broken.text()
         );
@@ -53,9 +57,10 @@ source = {:?}
         );
     }
     let log = host.log();
-    assert!(
+    assert_eq!(
         log.contains("resource has children"),
-        "{} should log why the component trapped:\n{log}",
+        traps,
+        "{} should log why the component trapped, and only then:\n{log}",
         runtime().name()
     );
 }

@@ -419,9 +419,14 @@ impl Host {
                 objects + storage.part_bytes(&storage.recorded_uploads())
             }
             None => {
-                // Spin and opsml-host create the store's file at start-up; a missing file or
-                // table means the measurement is looking in the wrong place.
+                // The store's file, where Spin and opsml-host keep the `default` store. Spin 4
+                // creates it on first use: until then nothing is stored. Any other failure to
+                // read it is an error, not a 0.
                 let path = self.state_dir().join("sqlite_key_value.db");
+                if !path.exists() {
+                    assert!(self.state_dir().is_dir(), "the state directory is gone");
+                    return 0;
+                }
                 let conn = rusqlite::Connection::open_with_flags(
                     &path,
                     rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,

@@ -38,6 +38,23 @@ impl Runtime {
     pub fn is_spin(&self) -> bool {
         matches!(self, Runtime::Spin(_))
     }
+
+    /// The Spin CLI's major version (`spin 4.0.2 (…)` → 4); None for opsml-host.
+    pub fn spin_major(&self) -> Option<u32> {
+        let Runtime::Spin(path) = self else {
+            return None;
+        };
+        let output = Command::new(path)
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| panic!("{} --version: {e}", path.display()));
+        let text = String::from_utf8_lossy(&output.stdout);
+        let major = text
+            .strip_prefix("spin ")
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|major| major.parse().ok());
+        Some(major.unwrap_or_else(|| panic!("{} --version said {text:?}", path.display())))
+    }
 }
 
 /// The runtime of this test run.

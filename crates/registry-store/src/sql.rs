@@ -193,13 +193,14 @@ pub fn numbered_placeholders(statement: &str) -> String {
 /// its synchronous `spin:postgres` `query` never returns when a statement matches no row
 /// (spinframework/spin issue 3671, a 4.0.0 regression fixed by pull request 3673 after 4.0.2).
 /// Each row gets a marker column first: true on the statement's own rows, NULL on the one
-/// stand-in row added when it has none. [`without_stand_in`] takes both away again.
+/// stand-in row that the outer join adds when it has none. [`without_stand_in`] takes both
+/// away again. The join's outer side is one row, so PostgreSQL runs it as a nested loop that
+/// yields the statement's rows in the statement's own order.
 pub fn with_stand_in_row(statement: &str) -> String {
     format!(
-        "WITH opsml_rows AS ({statement}) \
-         SELECT TRUE AS opsml_row, opsml_rows.* FROM opsml_rows \
-         UNION ALL SELECT NULL, opsml_rows.* FROM (SELECT) AS opsml_none \
-         LEFT JOIN opsml_rows ON FALSE WHERE NOT EXISTS (SELECT FROM opsml_rows)"
+        "SELECT opsml_rows.* FROM (SELECT) AS opsml_one LEFT JOIN LATERAL \
+         (SELECT TRUE AS opsml_row, opsml_statement.* FROM ({statement}) AS opsml_statement) \
+         AS opsml_rows ON TRUE"
     )
 }
 
@@ -243,7 +244,7 @@ mod tests {
     #[test]
     fn stand_in_rows_are_dropped_and_the_marker_removed() {
         let statement = with_stand_in_row("SELECT a, b FROM t WHERE a = $1");
-        assert!(statement.starts_with("WITH opsml_rows AS (SELECT a, b FROM t WHERE a = $1) "));
+        assert!(statement.contains(" FROM (SELECT a, b FROM t WHERE a = $1) AS opsml_statement"));
         let row = |values: Vec<SqlValue>| Row(values);
         // PostgreSQL's boolean arrives as an integer (see the adapters' value mapping).
         let answer = vec![
