@@ -75,8 +75,24 @@ fn metrics_and_access_log_describe_each_request_and_hold_no_secret() {
     assert_eq!(reply.status, 404);
     let request_id = reply.headers.get("x-request-id").unwrap().to_string();
 
-    let (status, text) = scrape(metrics, "/metrics");
-    assert_eq!(status, 200);
+    // The client has its last byte before the instance that sent it has returned: wait for
+    // the host to count it free.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let (status, text) = scrape(metrics, "/metrics");
+        assert_eq!(status, 200);
+        if text
+            .lines()
+            .any(|line| line == "opsml_host_instances_in_use 0")
+        {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an instance stayed in use:\n{text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
     let found = samples(&text);
     let get = |key: &str| {
         *found

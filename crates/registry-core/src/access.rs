@@ -34,7 +34,10 @@ pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
 pub const ADMIN_TOKEN_IDENTITY: &str = "admin-token";
 
 /// What a token (or identity) may do; each scope includes the ones below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// Read cards, files and metrics.
     Read,

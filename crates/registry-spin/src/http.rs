@@ -1,149 +1,175 @@
-//! Request parsing and responses. Every failure becomes `{"detail": "..."}` with a status
-//! that says whose fault it is: 4xx for the request, 5xx for the registry's storage.
+//! The adapter between Spin's HTTP types and the application layer (`registry_app`): a
+//! request's head and body in, an answer or an error out. [`serve`] is a whole component.
 
-use registry_core::HttpError;
-use serde::de::DeserializeOwned;
+use registry_app::{Answer, AppError, Body, Ctx, Head, Method, ResponseSink};
 use spin_sdk::http::{
-    Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+    Fields, IncomingRequest, Method as SpinMethod, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
-use wasi::io::streams::{OutputStream, StreamError};
+use spin_sdk::wit::wasi::http0_2_0::types::IncomingBody;
+use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
-/// JSON request bodies above this are refused (413): cards and queries are small.
-pub const MAX_JSON_BODY_BYTES: usize = 4 * 1024 * 1024;
+use crate::storage::SpinDeployment;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub status: u16,
-    pub detail: String,
-    /// `WWW-Authenticate`, sent with a login refusal.
-    pub challenge: Option<&'static str>,
-    /// `Retry-After` (seconds), sent with a 429.
-    pub retry_after: Option<i64>,
+/// A route of `registry_app::routes` that answers from the request's body.
+pub type Route = fn(&Ctx, &Head, &mut dyn Body) -> registry_app::Result<Answer>;
+/// A route that may stream its answer (downloads).
+pub type StreamingRoute = fn(&Ctx, &Head, &mut dyn ResponseSink) -> registry_app::Result<Answer>;
+
+/// A whole component without blob operations: the request goes to `route`, its answer or
+/// error back to the client.
+pub fn serve(req: IncomingRequest, out: ResponseOutparam, route: Route) {
+    serve_in::<false>(req, out, route);
 }
 
-impl ApiError {
-    pub fn new(status: u16, detail: impl Into<String>) -> Self {
+/// A whole component whose operations read or write file bytes.
+pub fn serve_with_blobs(req: IncomingRequest, out: ResponseOutparam, route: Route) {
+    serve_in::<true>(req, out, route);
+}
+
+fn serve_in<const BLOBS: bool>(req: IncomingRequest, out: ResponseOutparam, route: Route) {
+    let head = head_of(&req);
+    let deployment = SpinDeployment::<BLOBS>;
+    let ctx = Ctx::new(&deployment);
+    let mut body = RequestBody::new(req);
+    let answer = route(&ctx, &head, &mut body);
+    respond(out, answer);
+}
+
+/// A whole component whose route may stream its answer (it reads file bytes).
+pub fn serve_streaming(req: IncomingRequest, out: ResponseOutparam, route: StreamingRoute) {
+    let head = head_of(&req);
+    let deployment = SpinDeployment::<true>;
+    let ctx = Ctx::new(&deployment);
+    let mut sink = Sink::Pending(Some(out));
+    let answer = route(&ctx, &head, &mut sink);
+    // Once streaming began, what went wrong was said by cutting the body short.
+    if let Sink::Pending(Some(out)) = sink {
+        respond(out, answer);
+    }
+}
+
+/// The request line and headers.
+pub fn head_of(req: &IncomingRequest) -> Head {
+    let method = match req.method() {
+        SpinMethod::Get => Method::Get,
+        SpinMethod::Post => Method::Post,
+        SpinMethod::Put => Method::Put,
+        SpinMethod::Delete => Method::Delete,
+        _ => Method::Other,
+    };
+    Head::new(
+        method,
+        &req.path_with_query().unwrap_or_default(),
+        req.headers().entries(),
+    )
+}
+
+/// The request's body, read as the operation asks for it.
+pub struct RequestBody {
+    request: Option<IncomingRequest>,
+    // Dropped in this order: the stream before its body.
+    stream: Option<InputStream>,
+    body: Option<IncomingBody>,
+}
+
+impl RequestBody {
+    pub fn new(request: IncomingRequest) -> Self {
         Self {
-            status,
-            detail: detail.into(),
-            challenge: None,
-            retry_after: None,
+            request: Some(request),
+            stream: None,
+            body: None,
         }
     }
-    pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(400, detail)
-    }
-    pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(404, detail)
-    }
-    pub fn unprocessable(detail: impl Into<String>) -> Self {
-        Self::new(422, detail)
-    }
-    pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(503, detail)
-    }
 }
 
-/// Every rule's and every store's error knows its status.
-impl<E: HttpError> From<E> for ApiError {
-    fn from(e: E) -> Self {
-        ApiError::new(e.status().code(), e.detail())
-    }
-}
-
-/// The request line and headers a handler needs, read before the body is consumed.
-pub struct RequestHead {
-    pub method: Method,
-    pub path: String,
-    pub query: String,
-    headers: Vec<(String, Vec<u8>)>,
-}
-
-impl RequestHead {
-    pub fn of(req: &IncomingRequest) -> Self {
-        let path_with_query = req.path_with_query().unwrap_or_default();
-        let (path, query) = match path_with_query.split_once('?') {
-            Some((p, q)) => (p.to_string(), q.to_string()),
-            None => (path_with_query, String::new()),
+impl Body for RequestBody {
+    fn read(&mut self, max: u64) -> registry_app::Result<Option<Vec<u8>>> {
+        if let Some(request) = self.request.take() {
+            let body = request
+                .consume()
+                .map_err(|()| AppError::bad_request("the request body was already consumed"))?;
+            let stream = body
+                .stream()
+                .map_err(|()| AppError::bad_request("the request body cannot be read"))?;
+            self.body = Some(body);
+            self.stream = Some(stream);
+        }
+        let Some(stream) = &self.stream else {
+            return Ok(None);
         };
-        Self {
-            method: req.method(),
-            path,
-            query,
-            headers: req.headers().entries(),
-        }
-    }
-
-    /// A header's value (names are case-insensitive); `None` if absent or not UTF-8.
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| String::from_utf8(v.clone()).ok())
-    }
-
-    /// A query parameter, percent-decoded (`+` is a space, as in forms).
-    pub fn query_param(&self, name: &str) -> Option<String> {
-        registry_core::query::first(&self.query, name)
-    }
-
-    /// Refuses a method the route does not serve, naming the one it does.
-    pub fn expect_method(&self, allowed: &[Method]) -> Result<(), ApiError> {
-        if allowed.contains(&self.method) {
-            Ok(())
-        } else {
-            Err(ApiError::new(405, "Method Not Allowed"))
+        match stream.blocking_read(max) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(StreamError::Closed) => {
+                drop(self.stream.take());
+                drop(self.body.take());
+                Ok(None)
+            }
+            Err(StreamError::LastOperationFailed(e)) => Err(AppError::bad_request(format!(
+                "the request body was interrupted: {}",
+                e.to_debug_string()
+            ))),
         }
     }
 }
 
-pub use registry_core::query::percent_decode;
-
-/// Reads the whole body, refusing more than `limit` bytes with 413 before buffering them.
-pub async fn read_body(req: IncomingRequest, limit: usize) -> Result<Vec<u8>, ApiError> {
-    use futures::TryStreamExt;
-    let mut stream = req.into_body_stream();
-    let mut body = Vec::new();
-    while let Some(chunk) = stream
-        .try_next()
-        .await
-        .map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}")))?
-    {
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::new(
-                413,
-                format!("request body is larger than the {limit}-byte limit"),
-            ));
-        }
-        body.extend_from_slice(&chunk);
+impl Drop for RequestBody {
+    fn drop(&mut self) {
+        drop(self.stream.take());
     }
-    Ok(body)
 }
 
-/// Parses a JSON body into `T`; the error names the field that is wrong and why.
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    if body.is_empty() {
-        return Err(ApiError::unprocessable(
-            "request body is empty; a JSON object is required",
-        ));
-    }
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let field = e.path().to_string();
-        if field == "." {
-            ApiError::unprocessable(format!("invalid request body: {}", e.inner()))
-        } else {
-            ApiError::unprocessable(format!(
-                "invalid request body: field {field}: {}",
-                e.inner()
-            ))
-        }
-    })
+/// A streamed answer's destination: the response, until its head goes out.
+enum Sink {
+    Pending(Option<ResponseOutparam>),
+    Started(BodyWriter),
 }
 
-/// Reads and parses a JSON request body of at most [`MAX_JSON_BODY_BYTES`].
-pub async fn json_body<T: DeserializeOwned>(req: IncomingRequest) -> Result<T, ApiError> {
-    parse_json(&read_body(req, MAX_JSON_BODY_BYTES).await?)
+impl ResponseSink for Sink {
+    fn start(&mut self, status: u16, headers: &[(&'static str, String)]) {
+        if let Sink::Pending(out) = self {
+            let out = out.take().expect("a response starts once");
+            *self = Sink::Started(start_stream(out, status, headers));
+        }
+    }
+    fn write(&mut self, piece: Vec<u8>) -> bool {
+        match self {
+            Sink::Started(writer) => writer.write(piece),
+            Sink::Pending(_) => false,
+        }
+    }
+}
+
+/// Writes an answer, or an error as `{"detail": ...}` with its status.
+fn respond(out: ResponseOutparam, answer: registry_app::Result<Answer>) {
+    match answer {
+        Ok(Answer::Json { status, text }) => send_bytes(
+            out,
+            status,
+            &[("content-type", "application/json".to_string())],
+            text.into_bytes(),
+        ),
+        Ok(Answer::Bytes {
+            status,
+            headers,
+            body,
+        }) => send_bytes(out, status, &headers, body),
+        // Nothing was streamed after all: an empty answer rather than none.
+        Ok(Answer::Sent) => send_bytes(out, 500, &[], Vec::new()),
+        Err(e) => send_error(out, &e),
+    }
+}
+
+pub fn send_error(out: ResponseOutparam, error: &AppError) {
+    let mut headers = vec![("content-type", "application/json".to_string())];
+    if let Some(challenge) = error.challenge {
+        headers.push(("www-authenticate", challenge.to_string()));
+    }
+    if let Some(seconds) = error.retry_after {
+        headers.push(("retry-after", seconds.to_string()));
+    }
+    let body = serde_json::to_vec(&serde_json::json!({ "detail": error.detail }))
+        .expect("answers serialize to JSON");
+    send_bytes(out, error.status, &headers, body);
 }
 
 pub fn response(status: u16, headers: &[(&str, String)]) -> OutgoingResponse {
@@ -160,17 +186,12 @@ pub fn response(status: u16, headers: &[(&str, String)]) -> OutgoingResponse {
 }
 
 /// Sends a complete body with `headers` and its `Content-Length`.
-pub async fn send_bytes(
-    out: ResponseOutparam,
-    status: u16,
-    headers: &[(&str, String)],
-    body: Vec<u8>,
-) {
+pub fn send_bytes(out: ResponseOutparam, status: u16, headers: &[(&str, String)], body: Vec<u8>) {
     let mut all = headers.to_vec();
     all.push(("content-length", body.len().to_string()));
     let mut writer = start_stream(out, status, &all);
     // The client may have gone; there is nobody left to tell.
-    writer.write(body).await;
+    writer.write(body);
 }
 
 /// Writes `data` to a `wasi:io` output stream as the host makes room, then flushes it.
@@ -190,38 +211,6 @@ pub(crate) fn write_all(stream: &OutputStream, mut data: &[u8]) -> Result<(), St
     stream.blocking_flush()
 }
 
-pub async fn send_json(out: ResponseOutparam, status: u16, value: &impl serde::Serialize) {
-    let body = serde_json::to_vec(value).expect("answers serialize to JSON");
-    send_bytes(
-        out,
-        status,
-        &[("content-type", "application/json".to_string())],
-        body,
-    )
-    .await;
-}
-
-pub async fn send_error(out: ResponseOutparam, error: &ApiError) {
-    let mut headers = vec![("content-type", "application/json".to_string())];
-    if let Some(challenge) = error.challenge {
-        headers.push(("www-authenticate", challenge.to_string()));
-    }
-    if let Some(seconds) = error.retry_after {
-        headers.push(("retry-after", seconds.to_string()));
-    }
-    let body = serde_json::to_vec(&serde_json::json!({ "detail": error.detail }))
-        .expect("answers serialize to JSON");
-    send_bytes(out, error.status, &headers, body).await;
-}
-
-/// Sends `result` as JSON (200) or as its error.
-pub async fn send_result(out: ResponseOutparam, result: Result<impl serde::Serialize, ApiError>) {
-    match result {
-        Ok(value) => send_json(out, 200, &value).await,
-        Err(e) => send_error(out, &e).await,
-    }
-}
-
 /// A response's body, written as it comes. The response itself is handed to the host with the
 /// first chunk, after as much of that chunk as the host takes without waiting: then the head
 /// and a small body leave in one write. Spin 3.x leaves Nagle's algorithm on, and a body
@@ -238,7 +227,7 @@ pub struct BodyWriter {
 
 impl BodyWriter {
     /// Returns false once the client has gone away (stop producing then).
-    pub async fn write(&mut self, chunk: Vec<u8>) -> bool {
+    pub fn write(&mut self, chunk: Vec<u8>) -> bool {
         let Some(stream) = &self.stream else {
             return false;
         };
@@ -282,29 +271,5 @@ pub fn start_stream(out: ResponseOutparam, status: u16, headers: &[(&str, String
         pending: Some((out, response)),
         stream: Some(stream),
         body: Some(body),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(serde::Deserialize, Debug)]
-    #[allow(dead_code)]
-    struct Body {
-        #[serde(default)]
-        limit: Option<i64>,
-        card: Option<std::collections::BTreeMap<String, i64>>,
-    }
-
-    #[test]
-    fn json_errors_name_the_field() {
-        let detail = |body: &[u8]| parse_json::<Body>(body).unwrap_err().detail;
-        assert!(detail(br#"{"limit":"x"}"#).contains("field limit: invalid type"));
-        assert!(detail(br#"{"card":{"a":"b"}}"#).contains("field card.a"));
-        let array = detail(b"[1]");
-        assert!(array.starts_with("invalid request body: "), "{array}");
-        assert!(detail(b"{").contains("EOF"));
-        assert_eq!(parse_json::<Body>(b"").unwrap_err().status, 422);
     }
 }

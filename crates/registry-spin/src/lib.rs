@@ -1,11 +1,10 @@
-//! The Spin side shared by every Opsml component: storage traits implemented over Spin's
-//! SQLite and key-value interfaces, settings from Spin variables, and the HTTP plumbing
-//! (JSON in, JSON out, `{"detail": ...}` errors) that makes a component a thin adapter.
+//! The Spin side shared by every Opsml component: the application layer's deployment over
+//! Spin's variables, SQLite, PostgreSQL, MySQL and key-value interfaces and S3 over outbound
+//! HTTP ([`storage`]), and the HTTP adapter that makes a component one call ([`http::serve`]).
 
 pub mod http;
 pub mod mysql;
 pub mod s3;
-pub mod settings;
 pub mod storage;
 
-pub use http::ApiError;
+pub use http::{serve, serve_streaming, serve_with_blobs};

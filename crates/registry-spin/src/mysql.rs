@@ -7,7 +7,7 @@
 //! text in binary types, see `registry_store::schema`) and are read as UTF-8.
 
 use crate::storage::{first_paragraph, outside_allowed_hosts, redact_password, returns_rows};
-use crate::ApiError;
+use registry_app::AppError;
 use registry_store::{Dialect, Row, Sql, SqlValue, StoreError};
 use spin_sdk::mysql;
 
@@ -22,10 +22,10 @@ pub struct SpinMysql {
 }
 
 impl SpinMysql {
-    pub fn open(url: &str) -> Result<Self, ApiError> {
+    pub fn open(url: &str) -> Result<Self, AppError> {
         let address = redact_password(url);
         let conn = mysql::Connection::open(url).map_err(|e| {
-            ApiError::unavailable(format!(
+            AppError::unavailable(format!(
                 "the metadata database {address} (OPSML_DATABASE_URL) cannot be used: {}",
                 error_text(&e, url, &address)
             ))

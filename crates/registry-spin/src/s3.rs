@@ -5,9 +5,8 @@
 //! upload fails (or, if the component died, by the next upload's collection of dead ones).
 
 use crate::http::write_all;
-use crate::settings::variable;
-use crate::storage::now_unix;
-use crate::ApiError;
+use crate::storage::{now_unix, variable};
+use registry_app::AppError;
 use registry_s3::protocol::{self, Endpoint, PayloadHasher, S3Config, S3Error, StorageUri};
 use registry_s3::sigv4::Credentials;
 use registry_store::blobs::{
@@ -50,12 +49,12 @@ struct Timeouts {
 
 impl Timeouts {
     /// `s3_connect_timeout` and `s3_read_timeout`, in seconds.
-    fn from_variables() -> Result<Self, ApiError> {
+    fn from_variables() -> Result<Self, AppError> {
         let seconds = |name: &str, setting: &str| {
             let text = variable(name);
             match text.trim().parse::<f64>() {
                 Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(std::time::Duration::from_secs_f64(s)),
-                _ => Err(ApiError::new(
+                _ => Err(AppError::new(
                     500,
                     format!(
                         "server misconfigured: {setting}: expected seconds above 0 and at most \
@@ -83,13 +82,13 @@ impl Timeouts {
 
 impl S3Store {
     /// The bucket named by `storage_uri`, or `None` when it is unset (the key-value store).
-    pub fn from_variables() -> Result<Option<Self>, ApiError> {
+    pub fn from_variables() -> Result<Option<Self>, AppError> {
         let uri = variable("storage_uri");
         if uri.trim().is_empty() {
             return Ok(None);
         }
         let misconfigured = |setting: &str, e: String| {
-            ApiError::new(500, format!("server misconfigured: {setting}: {e}"))
+            AppError::new(500, format!("server misconfigured: {setting}: {e}"))
         };
         let location =
             StorageUri::parse(&uri).map_err(|e| misconfigured("OPSML_STORAGE_URI", e))?;

@@ -5,17 +5,55 @@
 
 use crate::mysql::SpinMysql;
 use crate::s3::S3Store;
-use crate::settings::variable;
-use crate::ApiError;
+use registry_app::{AppError, Deployment};
 use registry_store::blobs::{BlobStore, ChunkStore};
 use registry_store::schema::Migrating;
 use registry_store::sql::{numbered_placeholders, with_stand_in_row, without_stand_in};
 use registry_store::{Dialect, KeyValue, Row, Sql, SqlValue, StoreError};
-use spin_sdk::{key_value, pg4, sqlite};
+use spin_sdk::{key_value, pg4, sqlite, variables};
+
+/// The deployment as a Spin component sees it: Spin variables, the database and (when
+/// `BLOBS`) the blob store they name, the host's clock and randomness. A component without
+/// blob operations uses `SpinDeployment<false>`, so that it does not import the key-value and
+/// outbound-HTTP interfaces its world leaves out (`tests/capability.rs`).
+pub struct SpinDeployment<const BLOBS: bool>;
+
+impl<const BLOBS: bool> Deployment for SpinDeployment<BLOBS> {
+    fn variable(&self, name: &str) -> String {
+        variable(name)
+    }
+    fn open_database(&self) -> Result<Box<dyn Sql>, AppError> {
+        open_database()
+    }
+    fn open_blobs(&self) -> Result<Box<dyn BlobStore>, AppError> {
+        if BLOBS {
+            open_blobs()
+        } else {
+            Err(AppError::new(
+                500,
+                "this component has no blob store (its spin.toml entry and world leave it out)",
+            ))
+        }
+    }
+    fn now_micros(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0)
+    }
+    fn fill_random(&self, bytes: &mut [u8]) {
+        getrandom::fill(bytes).expect("the host provides randomness");
+    }
+}
+
+/// A variable the component declares; absent or undefined counts as empty.
+pub(crate) fn variable(name: &str) -> String {
+    variables::get(name).unwrap_or_default()
+}
 
 /// The deployment's metadata database, migrated to the current schema when a statement
 /// needs it (see [`Migrating`]).
-pub fn open_database() -> Result<Box<dyn Sql>, ApiError> {
+pub fn open_database() -> Result<Box<dyn Sql>, AppError> {
     let url = variable("database_url");
     let url = url.trim();
     if url.is_empty() {
@@ -25,7 +63,7 @@ pub fn open_database() -> Result<Box<dyn Sql>, ApiError> {
         Some("postgres" | "postgresql") => Box::new(Migrating::new(SpinPostgres::open(url)?)),
         Some("mysql") => Box::new(Migrating::new(SpinMysql::open(url)?)),
         _ => {
-            return Err(ApiError::new(
+            return Err(AppError::new(
                 500,
                 format!(
                     "server misconfigured: OPSML_DATABASE_URL: expected postgres://… or \
@@ -38,7 +76,7 @@ pub fn open_database() -> Result<Box<dyn Sql>, ApiError> {
 }
 
 /// The deployment's blob store.
-pub fn open_blobs() -> Result<Box<dyn BlobStore>, ApiError> {
+pub fn open_blobs() -> Result<Box<dyn BlobStore>, AppError> {
     match S3Store::from_variables()? {
         Some(s3) => Ok(Box::new(s3)),
         None => Ok(Box::new(ChunkStore(SpinKeyValue::open_default()?))),
@@ -67,10 +105,10 @@ pub struct SpinPostgres {
 }
 
 impl SpinPostgres {
-    pub fn open(url: &str) -> Result<Self, ApiError> {
+    pub fn open(url: &str) -> Result<Self, AppError> {
         let address = redact_password(url);
         let conn = pg4::Connection::open(url).map_err(|e| {
-            ApiError::unavailable(format!(
+            AppError::unavailable(format!(
                 "the metadata database {address} (OPSML_DATABASE_URL) cannot be used: {}",
                 pg_error_text(&e)
             ))
@@ -198,9 +236,9 @@ impl Sql for SpinPostgres {
 pub struct SpinSqlite(sqlite::Connection);
 
 impl SpinSqlite {
-    pub fn open_default() -> Result<Self, ApiError> {
+    pub fn open_default() -> Result<Self, AppError> {
         let conn = sqlite::Connection::open_default().map_err(|e| {
-            ApiError::unavailable(format!(
+            AppError::unavailable(format!(
                 "metadata database unavailable: {}",
                 first_paragraph(&e.to_string())
             ))
@@ -253,11 +291,11 @@ impl Sql for SpinSqlite {
 pub struct SpinKeyValue(key_value::Store);
 
 impl SpinKeyValue {
-    pub fn open_default() -> Result<Self, ApiError> {
+    pub fn open_default() -> Result<Self, AppError> {
         key_value::Store::open_default()
             .map(SpinKeyValue)
             .map_err(|e| {
-                ApiError::unavailable(format!(
+                AppError::unavailable(format!(
                     "blob store unavailable: {}",
                     first_paragraph(&e.to_string())
                 ))
@@ -285,29 +323,6 @@ impl KeyValue for SpinKeyValue {
     fn exists(&self, key: &str) -> registry_store::Result<bool> {
         self.0.exists(key).map_err(kv_error)
     }
-}
-
-/// Fresh random bytes from the host.
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).expect("the host provides randomness");
-    bytes
-}
-
-/// A fresh random identifier (128 bits, hex) for blobs and cards.
-pub fn new_id() -> String {
-    random_bytes::<16>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Microseconds since the Unix epoch.
-pub fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// Seconds since the Unix epoch.

@@ -4,6 +4,36 @@
 use crate::{Result, Row, Sql, SqlValue};
 use serde::Serialize;
 
+/// What a write did: the `action` of its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    CardCreate,
+    CardUpdate,
+    CardDelete,
+    FileUpload,
+    FileDelete,
+    MetricsInsert,
+    ModelRegister,
+    TokenCreate,
+    TokenRevoke,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::CardCreate => "card.create",
+            AuditAction::CardUpdate => "card.update",
+            AuditAction::CardDelete => "card.delete",
+            AuditAction::FileUpload => "file.upload",
+            AuditAction::FileDelete => "file.delete",
+            AuditAction::MetricsInsert => "metrics.insert",
+            AuditAction::ModelRegister => "model.register",
+            AuditAction::TokenCreate => "token.create",
+            AuditAction::TokenRevoke => "token.revoke",
+        }
+    }
+}
+
 /// One write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditRecord {
@@ -13,8 +43,7 @@ pub struct AuditRecord {
     pub request_id: String,
     /// Who: `login:<user>`, `token:<id>`, `admin-token` or `anonymous`; never a secret.
     pub identity: String,
-    /// What: `card.create`, `card.update`, `card.delete`, `file.upload`, `file.delete`,
-    /// `metrics.insert`, `model.register`, `token.create`, `token.revoke`.
+    /// What: an [`AuditAction`]'s name (`card.create`, …).
     pub action: String,
     pub registry: Option<String>,
     pub repository: Option<String>,

@@ -24,6 +24,8 @@ pub enum StoreError {
     Conflict(String),
     /// Stored data is not what the schema promises (a bug or manual tampering).
     Corrupt(String),
+    /// A row the write must change was deleted meanwhile: the write is abandoned.
+    Gone(String),
 }
 
 impl std::fmt::Display for StoreError {
@@ -32,6 +34,7 @@ impl std::fmt::Display for StoreError {
             StoreError::Backend(m) => write!(f, "storage error: {m}"),
             StoreError::Conflict(m) => write!(f, "{m}"),
             StoreError::Corrupt(m) => write!(f, "stored data is inconsistent: {m}"),
+            StoreError::Gone(m) => write!(f, "{m} was deleted meanwhile"),
         }
     }
 }
@@ -42,7 +45,7 @@ impl registry_core::HttpError for StoreError {
     fn status(&self) -> registry_core::Status {
         match self {
             StoreError::Backend(_) => registry_core::Status::ServiceUnavailable,
-            StoreError::Conflict(_) => registry_core::Status::Conflict,
+            StoreError::Conflict(_) | StoreError::Gone(_) => registry_core::Status::Conflict,
             StoreError::Corrupt(_) => registry_core::Status::InternalServerError,
         }
     }

@@ -53,6 +53,13 @@ impl Sql for Sqlite {
     }
 }
 
+/// One database shared by several owners (a deployment opens it anew for each request).
+impl Sql for std::rc::Rc<Sqlite> {
+    fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<Vec<Row>> {
+        self.as_ref().execute(statement, params)
+    }
+}
+
 /// A key-value store in memory. The second field, when set, is how many more deletes succeed
 /// before deletes fail (a store that became unreachable).
 #[derive(Default)]

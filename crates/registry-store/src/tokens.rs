@@ -12,7 +12,7 @@ pub struct TokenRecord {
     pub id: String,
     /// What it is for, as its creator named it (`ci-team-a`).
     pub name: String,
-    pub scope: &'static str,
+    pub scope: Scope,
     /// `null` for every repository.
     pub repositories: Option<Vec<String>>,
     pub created_at: i64,
@@ -57,7 +57,7 @@ fn from_row(row: &Row) -> Result<(TokenRecord, String)> {
         TokenRecord {
             id,
             name: row.text(1)?,
-            scope: scope.as_str(),
+            scope,
             repositories,
             created_at: row.int(4)?,
             created_by: row.text(5)?,
@@ -80,7 +80,7 @@ pub fn insert(db: &dyn Sql, token: &TokenRecord, hash: &str) -> Result<()> {
         &[
             token.id.as_str().into(),
             token.name.as_str().into(),
-            token.scope.into(),
+            token.scope.as_str().into(),
             repositories,
             token.created_at.into(),
             token.created_by.as_str().into(),
@@ -117,7 +117,7 @@ pub fn find(db: &dyn Sql, id: &str) -> Result<Option<StoredToken>> {
         id: record.id,
         hash,
         grant: Grant {
-            scope: Scope::parse(record.scope).expect("read from a valid scope"),
+            scope: record.scope,
             repositories: record.repositories,
         },
         expires_at: record.expires_at,
@@ -188,7 +188,7 @@ mod tests {
         TokenRecord {
             id: id.into(),
             name: format!("{id}-name"),
-            scope: "read",
+            scope: Scope::Read,
             repositories,
             created_at,
             created_by: "admin-token".into(),

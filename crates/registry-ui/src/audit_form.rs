@@ -14,19 +14,18 @@
 //!   reference does; `GET /opsml/audit/download/?uid=` gives the saved answers as CSV.
 
 use crate::audit_card::{AuditDocument, Comment};
-use crate::pages::{
-    card_folder, card_href, nav, query_string, text_of, utc_time, PageError, PageResult,
-};
-use crate::{stored, Answer, Request, Site};
+use crate::pages::{card_href, nav, query_string, utc_time, PageError, PageResult};
+use crate::stored::MAX_SMALL_FILE_BYTES;
+use crate::{Answer, Request, Site};
 use askama::Template;
-use registry_core::access::Scope;
-use registry_core::card::{normalize, utc_date, Card, CardDefaults};
+use registry_app::cards::{self, CardWithFile, SaveRefused, StoredCard};
+use registry_app::{files, Caller, WritePolicy};
+use registry_core::card::{normalize, Card};
 use registry_core::multipart::{boundary_from_content_type, Event, MultipartParser};
-use registry_core::prod_token::{self, DenyReason};
-use registry_core::{next_version, RegistryType, VersionRequest, VersionType};
-use registry_store::cards::{self, ListQuery};
-use registry_store::{audit, files, StoreError};
-use serde_json::{json, Map, Value};
+use registry_core::prod_token::DenyReason;
+use registry_core::{HttpError, RegistryType, VersionRequest, VersionType};
+use registry_store::cards::ListQuery;
+use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -160,10 +159,10 @@ impl Form {
 /// An audit card being edited: where it is stored and what it holds.
 struct Audit {
     /// The registry row; `None` for a card not saved yet.
-    row: Option<Map<String, Value>>,
+    row: Option<StoredCard>,
     doc: AuditDocument,
-    /// The model card a new audit card is for (its row).
-    model: Option<Map<String, Value>>,
+    /// The model card a new audit card is for.
+    model: Option<StoredCard>,
     /// The digest of the stored `card.joblib` the form was made from.
     digest: String,
     notice: Option<String>,
@@ -173,39 +172,37 @@ impl Audit {
     fn uid(&self) -> String {
         self.row
             .as_ref()
-            .map(|r| text_of(r, "uid"))
+            .map(|r| r.uid().to_string())
             .unwrap_or_default()
     }
 
     fn repository(&self) -> String {
         self.doc.field("repository")
     }
-
-    fn storage_path(row: &Map<String, Value>) -> String {
-        format!("{}/card.joblib", card_folder(RegistryType::Audit, row))
-    }
 }
 
 /// The saved card `uid` (the caller needs `read` in its repository).
-fn load(site: &Site, request: &Request, uid: &str) -> Result<Audit, PageError> {
-    let row = cards::get(site.db, RegistryType::Audit, uid)?
-        .ok_or_else(|| PageError::new(404, format!("No audit card has uid {uid}.")))?;
-    request
-        .identity
-        .require(Scope::Read, Some(&text_of(&row, "repository")))?;
-    let path = Audit::storage_path(&row);
-    let (doc, digest, notice) = match stored::read_current(site, &path)? {
+fn load(site: &Site, uid: &str) -> Result<Audit, PageError> {
+    let row = cards::readable(site.ctx, site.caller, RegistryType::Audit, uid)?;
+    let found = files::read_current(
+        site.ctx,
+        site.caller,
+        &row,
+        "card.joblib",
+        MAX_SMALL_FILE_BYTES,
+    )?;
+    let (doc, digest, notice) = match found {
         Some((file, bytes)) => {
             let doc = AuditDocument::from_pickle(&bytes)
-                .map_err(|e| PageError::new(422, format!("{e} ({path})")))?;
+                .map_err(|e| PageError::new(422, format!("{e} ({})", file.path)))?;
             (doc, file.digest, None)
         }
         None => (
             AuditDocument::new(
-                &text_of(&row, "name"),
-                &text_of(&row, "repository"),
-                &text_of(&row, "contact"),
-                &text_of(&row, "version"),
+                row.name(),
+                row.repository(),
+                row.text("contact"),
+                row.version(),
                 uid,
             ),
             String::new(),
@@ -223,12 +220,8 @@ fn load(site: &Site, request: &Request, uid: &str) -> Result<Audit, PageError> {
 
 /// The model card named by `model`/`name`, `repository` and `version` (the newest when no
 /// version is given).
-fn find_model(site: &Site, request: &Request, name: &str) -> Result<Map<String, Value>, PageError> {
+fn find_model(site: &Site, request: &Request, name: &str) -> Result<StoredCard, PageError> {
     let registry = RegistryType::Model;
-    let repository = request.get("repository").map(|r| normalize(registry, &r));
-    if let Some(repository) = &repository {
-        request.identity.require(Scope::Read, Some(repository))?;
-    }
     let version = match request.get("version") {
         Some(v) => Some(
             registry_core::VersionFilter::parse(&v)
@@ -236,28 +229,20 @@ fn find_model(site: &Site, request: &Request, name: &str) -> Result<Map<String, 
         ),
         None => None,
     };
-    let mut query = ListQuery {
+    let query = ListQuery {
         name: Some(normalize(registry, name)),
-        repository,
+        repository: request.get("repository").map(|r| normalize(registry, &r)),
         version,
         ..Default::default()
     };
-    if query.repository.is_none() {
-        query.readable_repositories = request.identity.readable_repositories();
-    }
-    cards::list(site.db, registry, &query)?
+    cards::find(site.ctx, site.caller, registry, query)?
         .into_iter()
         .next()
         .ok_or_else(|| PageError::new(404, format!("No model card is named {name} here.")))
 }
 
 /// A card not saved yet, from the form's (or the query's) name, repository and contact.
-fn unsaved(
-    name: &str,
-    repository: &str,
-    contact: &str,
-    model: Option<Map<String, Value>>,
-) -> Audit {
+fn unsaved(name: &str, repository: &str, contact: &str, model: Option<StoredCard>) -> Audit {
     let registry = RegistryType::Audit;
     let doc = AuditDocument::new(
         &normalize(registry, name),
@@ -277,7 +262,7 @@ fn unsaved(
 
 fn form_page(site: &Site, request: &Request) -> PageResult {
     if let Some(uid) = request.get("uid") {
-        let mut audit = load(site, request, &uid)?;
+        let mut audit = load(site, &uid)?;
         if request.get("saved").is_some() && audit.notice.is_none() {
             audit.notice = Some("Saved.".into());
         }
@@ -285,18 +270,20 @@ fn form_page(site: &Site, request: &Request) -> PageResult {
     }
     if let Some(name) = request.get("model").or_else(|| request.get("name")) {
         let model = find_model(site, request, &name)?;
-        let linked = text_of(&model, "auditcard_uid");
-        if !linked.is_empty() && cards::get(site.db, RegistryType::Audit, &linked)?.is_some() {
+        let linked = model.text("auditcard_uid");
+        if !linked.is_empty()
+            && cards::uid_exists(site.ctx, site.caller, RegistryType::Audit, linked)?
+        {
             return Ok(Answer::Redirect(format!(
                 "/opsml/audit/{}",
-                query_string(&[("uid", &linked)])
+                query_string(&[("uid", linked)])
             )));
         }
         let audit = unsaved(
-            &text_of(&model, "name"),
-            &text_of(&model, "repository"),
-            &text_of(&model, "contact"),
-            Some(model),
+            model.name(),
+            model.repository(),
+            model.text("contact"),
+            Some(model.clone()),
         );
         return render(site, &audit, 200, None);
     }
@@ -305,9 +292,9 @@ fn form_page(site: &Site, request: &Request) -> PageResult {
 }
 
 /// The card the form was made from: saved (`uid`) or new (its name, repository and model).
-fn audit_of_form(site: &Site, request: &Request, form: &Form) -> Result<Audit, PageError> {
+fn audit_of_form(site: &Site, form: &Form) -> Result<Audit, PageError> {
     if let Some(uid) = form.text("uid") {
-        let mut audit = load(site, request, &uid)?;
+        let mut audit = load(site, &uid)?;
         audit.notice = None;
         // The card as it was when the form was opened, not as it is now.
         if let Some(digest) = form.get("digest") {
@@ -316,14 +303,12 @@ fn audit_of_form(site: &Site, request: &Request, form: &Form) -> Result<Audit, P
         return Ok(audit);
     }
     let model = match form.text("model_uid") {
-        Some(uid) => {
-            let model = cards::get(site.db, RegistryType::Model, &uid)?
-                .ok_or_else(|| PageError::new(404, format!("No model card has uid {uid}.")))?;
-            request
-                .identity
-                .require(Scope::Read, Some(&text_of(&model, "repository")))?;
-            Some(model)
-        }
+        Some(uid) => Some(cards::readable(
+            site.ctx,
+            site.caller,
+            RegistryType::Model,
+            &uid,
+        )?),
         None => None,
     };
     Ok(unsaved(
@@ -336,7 +321,7 @@ fn audit_of_form(site: &Site, request: &Request, form: &Form) -> Result<Audit, P
 
 /// Puts what the form says into the card: each answer it shows (an emptied box clears the
 /// answer), the approval, and a new comment.
-fn apply(site: &Site, request: &Request, form: &Form, audit: &mut Audit) {
+fn apply(site: &Site, form: &Form, audit: &mut Audit) {
     for section in audit.doc.sections() {
         for question in &section.questions {
             if let Some(value) = form.get(&format!("{}_{}", section.key, question.number)) {
@@ -356,75 +341,35 @@ fn apply(site: &Site, request: &Request, form: &Form, audit: &mut Audit) {
     if let Some(comment) = form.text("comment_text") {
         let name = form
             .text("comment_name")
-            .unwrap_or_else(|| request.identity.name());
-        let now = (site.writes.now_unix)();
+            .unwrap_or_else(|| site.caller.identity.name());
+        let now = site.ctx.now_unix();
         audit
             .doc
             .add_comment(&name, &comment, &utc_time(now * 1_000_000));
     }
 }
 
-/// Refuses the save unless the caller may write the card (and the model it is linked to) and,
-/// in production, sent the prod token.
-fn authorize(site: &Site, request: &Request, form: &Form, audit: &Audit) -> Result<(), PageError> {
-    let presented = form.text("prod_token");
-    let presented = presented.as_deref().or(request.prod_token_header);
-    let decision = prod_token::check(
-        site.writes.app_env,
-        Some(site.writes.prod_token),
-        presented,
-        true,
-    );
-    if let Err(reason) = decision.into_result() {
-        let message = match reason {
-            DenyReason::NoTokenConfigured => {
-                "This registry is production and has no prod token configured, so nothing can be saved. Nothing was saved."
-            }
-            DenyReason::MissingToken => {
-                "This registry is production: saving needs the prod token. Enter it in the prod token field and save again. Nothing was saved."
-            }
-            DenyReason::WrongToken => {
-                "The prod token is not this registry's. Nothing was saved."
-            }
-        };
-        let status = match reason {
-            DenyReason::NoTokenConfigured => 403,
-            _ => 401,
-        };
-        return Err(PageError::new(status, message));
-    }
-    request
-        .identity
-        .require(Scope::Write, Some(&audit.repository()))?;
-    if let Some(model) = &audit.model {
-        request
-            .identity
-            .require(Scope::Write, Some(&text_of(model, "repository")))?;
-    }
-    Ok(())
-}
-
-fn defaults(site: &Site) -> CardDefaults {
-    let now = (site.writes.now_unix)();
-    CardDefaults {
-        uid: (site.writes.new_id)(),
-        date: utc_date(now),
-        app_env: if site.writes.app_env.trim().is_empty() {
-            "development".into()
-        } else {
-            site.writes.app_env.trim().into()
-        },
-        timestamp: now * 1_000_000,
-    }
+/// What a person is told when the prod token stops a save.
+fn refused(reason: DenyReason) -> PageError {
+    let message = match reason {
+        DenyReason::NoTokenConfigured => {
+            "This registry is production and has no prod token configured, so nothing can be saved. Nothing was saved."
+        }
+        DenyReason::MissingToken => {
+            "This registry is production: saving needs the prod token. Enter it in the prod token field and save again. Nothing was saved."
+        }
+        DenyReason::WrongToken => "The prod token is not this registry's. Nothing was saved.",
+    };
+    PageError::new(reason.status().code(), message)
 }
 
 /// The rows a save writes: the audit card's, and the model's when a new card is linked to it.
 fn rows_to_write(site: &Site, audit: &mut Audit) -> Result<(Card, Option<Card>), PageError> {
     let invalid = |e: registry_core::card::CardError| PageError::new(422, e.to_string());
-    let defaults = defaults(site);
+    let defaults = cards::defaults(site.ctx);
     let approved = audit.doc.approved();
     if let Some(row) = &audit.row {
-        let mut fields = row.clone();
+        let mut fields = row.fields.clone();
         fields.insert("approved".into(), json!(approved));
         let card = Card::from_fields(RegistryType::Audit, fields, &defaults).map_err(invalid)?;
         return Ok((card, None));
@@ -437,25 +382,23 @@ fn rows_to_write(site: &Site, audit: &mut Audit) -> Result<(Card, Option<Card>),
             "A new audit card needs a name, a repository and a contact. Nothing was saved.",
         ));
     }
-    let request = VersionRequest::new(VersionType::Minor);
-    let scope = request
-        .scope()
-        .map_err(|e| PageError::new(500, e.to_string()))?;
-    let existing =
-        cards::versions_for_next(site.db, RegistryType::Audit, &name, &repository, &scope)?;
-    let version = next_version(&existing, &request)
-        .map_err(|e| PageError::new(422, e.to_string()))?
-        .to_string();
+    let version = cards::next_of(
+        site.ctx,
+        RegistryType::Audit,
+        &name,
+        &repository,
+        &VersionRequest::new(VersionType::Minor),
+    )?;
     audit.doc.set_field("version", &version);
     audit.doc.set_field("uid", &defaults.uid);
     let mut modelcards = Vec::new();
     let model_card = match &audit.model {
         Some(model) => {
-            let (model_name, model_version) = (text_of(model, "name"), text_of(model, "version"));
-            audit.doc.add_model(&model_name, &model_version);
+            let (model_name, model_version) = (model.name(), model.version());
+            audit.doc.add_model(model_name, model_version);
             modelcards
                 .push(json!({"name": model_name, "version": model_version, "card_type": "model"}));
-            let mut fields = model.clone();
+            let mut fields = model.fields.clone();
             fields.insert("auditcard_uid".into(), json!(defaults.uid));
             Some(Card::from_fields(RegistryType::Model, fields, &defaults).map_err(invalid)?)
         }
@@ -473,88 +416,55 @@ fn rows_to_write(site: &Site, audit: &mut Audit) -> Result<(Card, Option<Card>),
     Ok((card, model_card))
 }
 
-/// Stores `card.joblib` and its rows in one transaction (with their audit-trail records);
-/// returns the card's uid.
-fn persist(site: &Site, audit: &mut Audit) -> Result<String, PageError> {
-    let (card, model_card) = rows_to_write(site, audit)?;
-    let path = Audit::storage_path(&card.record);
+/// Saves the card as the form says, if the caller may: `card.joblib` and its rows in one
+/// transaction; returns the card's uid.
+fn persist(site: &Site, form: &Form, audit: &mut Audit) -> Result<String, PageError> {
+    // The form's prod token field, else the request's header.
+    let caller = Caller {
+        prod_token: form.text("prod_token").or(site.caller.prod_token.clone()),
+        ..site.caller.clone()
+    };
+    let cleared = caller.clear_write(site.ctx).map_err(refused)?;
+    let (card, linked) = rows_to_write(site, audit)?;
     let bytes = audit.doc.to_pickle();
-    let blobs = (site.blobs)().map_err(|e| PageError::new(503, e))?;
-    let action = if audit.row.is_some() {
-        "card.update"
-    } else {
-        "card.create"
+    let save = CardWithFile {
+        is_new: audit.row.is_none(),
+        linked,
+        file_name: "card.joblib",
+        bytes: &bytes,
+        made_from: &audit.digest,
+        card: card.clone(),
     };
-    let card_record = (site.writes.audit)(action, &card.uid).about_card(&card);
-    let file_record = (site.writes.audit)("file.upload", &path).about_card(&card);
-    let model_record = model_card
-        .as_ref()
-        .map(|model| (site.writes.audit)("card.update", &model.uid).about_card(model));
-    let is_new = audit.row.is_none();
-    // Why the transaction was abandoned on purpose (a row it must change is gone).
-    let gone = std::cell::Cell::new(None);
-    let rows = |tx: &dyn registry_store::Sql, _: &str| -> Result<(), StoreError> {
-        if is_new {
-            cards::insert(tx, &card)?;
-        } else if !cards::update(tx, &card)? {
-            gone.set(Some(
-                "The audit card was deleted while you edited it. Nothing was saved.",
-            ));
-            return Err(StoreError::Conflict("audit card gone".into()));
-        }
-        audit::record(tx, &card_record)?;
-        audit::record(tx, &file_record)?;
-        if let (Some(model), Some(record)) = (&model_card, &model_record) {
-            if !cards::update(tx, model)? {
-                gone.set(Some(
-                    "The model card was deleted while you wrote its audit. Nothing was saved.",
-                ));
-                return Err(StoreError::Conflict("model card gone".into()));
-            }
-            audit::record(tx, record)?;
-        }
-        Ok(())
-    };
-    files::write_file::<StoreError>(
-        site.db,
-        blobs.as_ref(),
-        &path,
-        &(site.writes.new_id)(),
-        site.writes.algorithm,
-        Some(bytes.len() as u64),
-        site.writes.now_unix,
-        // A save must not overwrite answers someone saved after this form was opened.
-        match (is_new, audit.digest.as_str()) {
-            (true, _) => files::Replacing::Anything,
-            (false, "") => files::Replacing::Exactly(None),
-            (false, digest) => files::Replacing::Exactly(Some(digest)),
-        },
-        &rows,
-        |sink| sink.write(&bytes),
-    )
-    .map_err(|e| match (e, gone.get()) {
-        (_, Some(why)) => PageError::new(409, why),
-        (StoreError::Conflict(_), None) if !is_new => PageError::new(
+    cards::save_with_file(site.ctx, &caller, &cleared, save).map_err(|refusal| match refusal {
+        SaveRefused::CardGone => PageError::new(
+            409,
+            "The audit card was deleted while you edited it. Nothing was saved.",
+        ),
+        SaveRefused::LinkedGone => PageError::new(
+            409,
+            "The model card was deleted while you wrote its audit. Nothing was saved.",
+        ),
+        SaveRefused::FileChanged => PageError::new(
             409,
             "Someone saved this audit card after you opened it. Nothing was saved: open the card again to see their answers, then add yours.",
         ),
-        (StoreError::Conflict(_), None) if is_new => PageError::new(
+        SaveRefused::VersionTaken => PageError::new(
             409,
             format!(
                 "{}/{} version {} was registered by someone else at the same moment. Nothing was saved: save again to take the next version.",
                 card.repository, card.name, card.version
             ),
         ),
-        (other, None) => PageError::from(other),
+        SaveRefused::Failed(e) => PageError::from(e),
     })?;
-    Ok(card.uid.clone())
+    Ok(card.uid)
 }
 
 fn save(site: &Site, request: &Request) -> PageResult {
     let form = Form::parse(request)?;
-    let mut audit = audit_of_form(site, request, &form)?;
-    apply(site, request, &form, &mut audit);
-    let saved = authorize(site, request, &form, &audit).and_then(|()| persist(site, &mut audit));
+    let mut audit = audit_of_form(site, &form)?;
+    apply(site, &form, &mut audit);
+    let saved = persist(site, &form, &mut audit);
     match saved {
         Ok(uid) => Ok(Answer::Redirect(format!(
             "/opsml/audit/{}",
@@ -570,8 +480,8 @@ fn save(site: &Site, request: &Request) -> PageResult {
 
 fn upload(site: &Site, request: &Request) -> PageResult {
     let form = Form::parse(request)?;
-    let mut audit = audit_of_form(site, request, &form)?;
-    apply(site, request, &form, &mut audit);
+    let mut audit = audit_of_form(site, &form)?;
+    apply(site, &form, &mut audit);
     let Some((filename, bytes)) = &form.file else {
         return render(
             site,
@@ -600,7 +510,7 @@ fn download(site: &Site, request: &Request) -> PageResult {
     let uid = request
         .get("uid")
         .ok_or_else(|| PageError::new(400, "Say which audit card: uid=<uid>."))?;
-    let audit = load(site, request, &uid)?;
+    let audit = load(site, &uid)?;
     Ok(Answer::File {
         content_type: "text/csv; charset=utf-8",
         filename: format!(
@@ -691,17 +601,12 @@ fn render(site: &Site, audit: &Audit, status: u16, error: Option<String>) -> Pag
         model_uid: audit
             .model
             .as_ref()
-            .map(|m| text_of(m, "uid"))
+            .map(|m| m.uid().to_string())
             .unwrap_or_default(),
         models: match &audit.model {
             Some(m) => vec![(
-                format!(
-                    "{}/{} {}",
-                    text_of(m, "repository"),
-                    text_of(m, "name"),
-                    text_of(m, "version")
-                ),
-                card_href(RegistryType::Model, &text_of(m, "uid")),
+                format!("{}/{} {}", m.repository(), m.name(), m.version()),
+                card_href(RegistryType::Model, m.uid()),
             )],
             None => audit
                 .doc
@@ -722,7 +627,7 @@ fn render(site: &Site, audit: &Audit, status: u16, error: Option<String>) -> Pag
         total: sections.iter().map(|s| s.questions.len()).sum(),
         sections,
         comments: audit.doc.comments(),
-        production: prod_token::is_production(site.writes.app_env),
+        production: WritePolicy::load(site.ctx).is_production(),
         notice: audit.notice.clone(),
         error,
         uid,
@@ -870,8 +775,8 @@ mod tests {
 
     #[test]
     fn in_production_a_save_needs_the_prod_token_and_a_refusal_keeps_what_was_typed() {
-        let mut fx = seeded();
-        fx.app_env = "production";
+        let fx = seeded();
+        fx.set_env("production");
         let (_, html) = get(&fx, "/opsml/audit/");
         assert!(html.contains("name=\"prod_token\""));
         let body = "name=churn-audit&repository=team-a&contact=me&modeling_1=gradient+boosting";

@@ -17,15 +17,16 @@ mod pages;
 mod stored;
 mod tree;
 
-use registry_core::access::Identity;
+use registry_app::request::{read_all, Answer as Reply};
+use registry_app::{auth, AppError, Body, Caller, Ctx, Head, Method};
 use registry_core::RegistryType;
-use registry_store::audit::AuditRecord;
-use registry_store::blobs::{BlobStore, DigestAlgorithm};
-use registry_store::Sql;
 
 pub use pages::PAGE_SIZE;
 
-/// What the component sends back.
+/// The largest form accepted: its answers and a CSV of them.
+const MAX_FORM_BYTES: usize = 4 * 1024 * 1024;
+
+/// What a page sends back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     Page {
@@ -42,17 +43,14 @@ pub enum Answer {
     },
 }
 
-/// A page request: its path, its query string, who asks and, for a form, what it sent.
+/// A page request: its path, its query string and, for a form, what it sent.
 pub struct Request<'a> {
     pub path: &'a str,
     pub query: &'a str,
-    pub identity: &'a Identity,
     /// `GET` or `POST`.
-    pub method: &'a str,
+    pub post: bool,
     pub content_type: &'a str,
     pub body: &'a [u8],
-    /// The `X-Prod-Token` header, for a script that saves a form.
-    pub prod_token_header: Option<&'a str>,
     /// Whether a browser sent the request from another site's page ([`from_another_site`]).
     pub cross_site: bool,
 }
@@ -80,24 +78,10 @@ pub fn from_another_site(
     }
 }
 
-/// What pages read and write through.
+/// Who asks, through what: every read and write goes through the application layer.
 pub struct Site<'a> {
-    pub db: &'a dyn Sql,
-    /// Opened only by the pages that read or write file bytes (the audit form).
-    pub blobs: &'a dyn Fn() -> Result<Box<dyn BlobStore>, String>,
-    pub writes: Writes<'a>,
-}
-
-/// What a save needs besides the stores: the write policy and the deployment's ids and clock.
-pub struct Writes<'a> {
-    /// `APP_ENV`: in production a save needs the prod token.
-    pub app_env: &'a str,
-    pub prod_token: &'a str,
-    pub algorithm: DigestAlgorithm,
-    pub new_id: &'a dyn Fn() -> String,
-    pub now_unix: &'a dyn Fn() -> i64,
-    /// An audit-trail record of an action on a target, by the caller, now.
-    pub audit: &'a dyn Fn(&str, &str) -> AuditRecord,
+    pub ctx: &'a Ctx<'a>,
+    pub caller: &'a Caller,
 }
 
 impl Request<'_> {
@@ -115,6 +99,89 @@ impl Request<'_> {
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
             .collect()
+    }
+}
+
+/// The `ui` component's route: the caller is authenticated as on every route (a refused login
+/// is answered as the API answers it, so the browser asks for the login); a page's own errors
+/// become pages.
+pub fn route(ctx: &Ctx, head: &Head, body: &mut dyn Body) -> registry_app::Result<Reply> {
+    let caller = auth::authenticate(ctx, head)?;
+    head.expect_method(&[Method::Get, Method::Post])?;
+    let post = head.method == Method::Post;
+    let form = if post {
+        read_all(body, MAX_FORM_BYTES)?
+    } else {
+        Vec::new()
+    };
+    let content_type = head.header("content-type").unwrap_or_default();
+    let request = Request {
+        path: &head.path,
+        query: &head.query,
+        post,
+        content_type: &content_type,
+        body: &form,
+        cross_site: from_another_site(
+            head.header("sec-fetch-site").as_deref(),
+            head.header("origin").as_deref(),
+            head.header("host").as_deref(),
+        ),
+    };
+    let site = Site {
+        ctx,
+        caller: &caller,
+    };
+    Ok(reply(answer(&site, &request)))
+}
+
+/// A page's answer as HTTP.
+fn reply(answer: Answer) -> Reply {
+    match answer {
+        Answer::Page { status, html } => Reply::Bytes {
+            status,
+            headers: vec![
+                ("content-type", "text/html; charset=utf-8".to_string()),
+                // Pages load nothing from elsewhere and run no script.
+                (
+                    "content-security-policy",
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'".to_string(),
+                ),
+                ("x-content-type-options", "nosniff".to_string()),
+                ("cache-control", "no-store".to_string()),
+            ],
+            body: html.into_bytes(),
+        },
+        Answer::Redirect(location) => Reply::Bytes {
+            status: 303,
+            headers: vec![("location", location)],
+            body: Vec::new(),
+        },
+        Answer::File {
+            content_type,
+            filename,
+            bytes,
+        } => Reply::Bytes {
+            status: 200,
+            headers: vec![
+                ("content-type", content_type.to_string()),
+                (
+                    "content-disposition",
+                    format!(
+                        "attachment; filename=\"{}\"",
+                        filename.replace(['"', '\\'], "_")
+                    ),
+                ),
+                ("x-content-type-options", "nosniff".to_string()),
+                ("cache-control", "no-store".to_string()),
+            ],
+            body: bytes,
+        },
+    }
+}
+
+impl From<AppError> for pages::PageError {
+    fn from(e: AppError) -> Self {
+        pages::PageError::new(e.status, e.detail)
     }
 }
 
@@ -139,14 +206,13 @@ pub fn section_of(registry: RegistryType) -> &'static str {
 
 /// Answers a page request. Errors become a page with their status and message.
 pub fn answer(site: &Site, request: &Request) -> Answer {
-    let db = site.db;
     let path = request.path.trim_end_matches('/');
     match path {
         "" => return Answer::Redirect("/opsml".into()),
         "/opsml" => return Answer::Redirect("/opsml/models/list/".into()),
         _ => {}
     }
-    let post = request.method.eq_ignore_ascii_case("POST");
+    let post = request.post;
     let result = if let Some(action) = audit_form::route(path, post) {
         audit_form::answer(site, request, action)
     } else if post {
@@ -163,7 +229,7 @@ pub fn answer(site: &Site, request: &Request) -> Answer {
         let registry = SECTIONS.iter().find(|(_, s, _)| *s == section);
         match (registry, page, segments.next()) {
             (Some((registry, _, _)), Some("list"), None) => {
-                pages::list_page(db, request, *registry)
+                pages::list_page(site, request, *registry)
             }
             (Some((registry, _, _)), Some("versions"), None) => {
                 pages::versions_page(site, request, *registry)
@@ -183,7 +249,8 @@ pub fn answer(site: &Site, request: &Request) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use registry_core::access::{Grant, Scope};
+    use registry_app::testing::Registry;
+    use registry_core::access::{Grant, Identity, Scope};
     use registry_core::card::{Card, CardDefaults};
     use registry_store::testing::Sqlite;
     use registry_store::{cards, metrics};
@@ -205,11 +272,11 @@ mod tests {
     }
 
     pub(crate) fn seeded() -> Fixture {
-        let db = Sqlite::memory();
-        registry_store::schema::migrate(&db).unwrap();
+        let fx = Fixture::new();
+        let db = &fx.db;
         for (i, version) in ["1.2.0", "1.10.0", "1.9.0"].iter().enumerate() {
             add(
-                &db,
+                db,
                 RegistryType::Model,
                 json!({"name": "churn", "repository": "team-a", "version": version,
                        "uid": format!("m{i}"), "tags": {"stage": "<b>dev</b>"},
@@ -217,23 +284,23 @@ mod tests {
             );
         }
         add(
-            &db,
+            db,
             RegistryType::Model,
             json!({"name": "other", "repository": "team-b", "version": "0.1.0", "uid": "o0"}),
         );
         add(
-            &db,
+            db,
             RegistryType::Data,
             json!({"name": "churn-data", "repository": "team-a", "version": "1.0.0", "uid": "d0"}),
         );
         add(
-            &db,
+            db,
             RegistryType::Run,
             json!({"name": "<script>alert(1)</script>", "repository": "team-a",
                    "version": "1.0.0", "uid": "r0", "project": "team-a:churn"}),
         );
         metrics::insert(
-            &db,
+            db,
             &[metrics::Metric {
                 run_uid: "r0".into(),
                 name: "loss".into(),
@@ -243,31 +310,39 @@ mod tests {
             }],
         )
         .unwrap();
-        Fixture::new(db)
+        fx
     }
 
-    /// A registry in memory: SQLite and a key-value blob store, in development unless told.
+    /// A registry in memory (see `registry_app::testing`), in development unless told.
     pub(crate) struct Fixture {
-        pub db: Sqlite,
+        pub registry: Registry,
+        pub db: std::rc::Rc<Sqlite>,
         pub kv: std::rc::Rc<registry_store::testing::MemoryKv>,
-        pub app_env: &'static str,
-        pub ids: std::cell::Cell<u32>,
         /// Requests come from another site's page.
         pub cross_site: bool,
     }
 
     impl Fixture {
-        pub fn new(db: Sqlite) -> Self {
+        pub fn new() -> Self {
+            let registry = Registry::new().with(&[("prod_token", "the-prod-token")]);
+            registry.clock.set(1_764_500_000_000_000);
             Fixture {
-                db,
-                kv: Default::default(),
-                app_env: "development",
-                ids: Default::default(),
+                db: registry.db.clone(),
+                kv: registry.kv.clone(),
+                registry,
                 cross_site: false,
             }
         }
 
-        /// Sends a request; `form` is a urlencoded body (then the request is a POST).
+        /// `APP_ENV` of the registry.
+        pub fn set_env(&self, app_env: &str) {
+            self.registry
+                .variables
+                .borrow_mut()
+                .insert("env".into(), app_env.into());
+        }
+
+        /// Sends a request as `identity`; `form` is a body (then the request is a POST).
         pub fn send(
             &self,
             identity: &Identity,
@@ -278,52 +353,27 @@ mod tests {
             let (path, query) = path_and_query
                 .split_once('?')
                 .unwrap_or((path_and_query, ""));
-            let kv = self.kv.clone();
-            let blobs = move || -> Result<Box<dyn BlobStore>, String> {
-                Ok(Box::new(registry_store::blobs::ChunkStore(kv.clone())))
-            };
-            let new_id = || {
-                self.ids.set(self.ids.get() + 1);
-                format!("id{}", self.ids.get())
-            };
-            let audit = |action: &str, target: &str| AuditRecord {
-                at: 1,
+            let ctx = Ctx::new(&self.registry);
+            let caller = Caller {
+                identity: identity.clone(),
                 request_id: "r".into(),
-                identity: identity.name(),
-                action: action.into(),
-                registry: None,
-                repository: None,
-                name: None,
-                version: None,
-                target: target.into(),
-                detail: None,
+                prod_token: prod_token_header.map(str::to_string),
             };
-            let site = Site {
-                db: &self.db,
-                blobs: &blobs,
-                writes: Writes {
-                    app_env: self.app_env,
-                    prod_token: "the-prod-token",
-                    algorithm: DigestAlgorithm::Blake3,
-                    new_id: &new_id,
-                    now_unix: &|| 1_764_500_000,
-                    audit: &audit,
-                },
-            };
-            let (method, content_type, body) = match form {
-                Some((content_type, body)) => ("POST", content_type, body),
-                None => ("GET", "", &[][..]),
+            let (post, content_type, body) = match form {
+                Some((content_type, body)) => (true, content_type, body),
+                None => (false, "", &[][..]),
             };
             answer(
-                &site,
+                &Site {
+                    ctx: &ctx,
+                    caller: &caller,
+                },
                 &Request {
                     path,
                     query,
-                    identity,
-                    method,
+                    post,
                     content_type,
                     body,
-                    prod_token_header,
                     cross_site: self.cross_site,
                 },
             )

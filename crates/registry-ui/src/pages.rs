@@ -4,13 +4,13 @@ use crate::stored::{self, DataDetails, ModelMetadata, ParameterTable};
 use crate::{chart, section_of, tree, Answer, Request, Site, SECTIONS};
 use askama::Template;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use registry_core::access::{AccessError, Scope};
+use registry_app::cards::{self, StoredCard};
+use registry_app::{files, metrics};
 use registry_core::card::{card_fields, normalize, utc_date};
 use registry_core::write_path::client_path;
-use registry_core::{HttpError, RegistryType, VersionFilter};
-use registry_store::browse::{names_page, repositories_of, Cursor, NameFilter};
-use registry_store::cards::{self, ListQuery};
-use registry_store::{files, metrics, StoreError};
+use registry_core::{RegistryType, VersionFilter};
+use registry_store::browse::{Cursor, NameFilter};
+use registry_store::cards::ListQuery;
 use serde_json::{Map, Value};
 
 /// Rows on a list page.
@@ -29,18 +29,6 @@ impl PageError {
             status,
             message: message.into(),
         }
-    }
-}
-
-impl From<StoreError> for PageError {
-    fn from(e: StoreError) -> Self {
-        PageError::new(e.status().code(), e.to_string())
-    }
-}
-
-impl From<AccessError> for PageError {
-    fn from(e: AccessError) -> Self {
-        PageError::new(e.status().code(), e.detail())
     }
 }
 
@@ -110,17 +98,6 @@ fn label_of(registry: RegistryType) -> &'static str {
         .find(|(r, _, _)| *r == registry)
         .map(|(_, _, label)| *label)
         .unwrap_or("Cards")
-}
-
-/// The storage folder of a card's files: `<REGISTRY>/<repository>/<name>/v<version>`.
-pub(crate) fn card_folder(registry: RegistryType, card: &Map<String, Value>) -> String {
-    format!(
-        "{}/{}/{}/v{}",
-        registry.storage_folder(),
-        text_of(card, "repository"),
-        text_of(card, "name"),
-        text_of(card, "version")
-    )
 }
 
 /// Where a card's page is.
@@ -194,19 +171,14 @@ fn cursor(request: &Request) -> Cursor {
 /// registry's names, a page at a time (`before_name=&before_repository=` goes back),
 /// with its repositories to choose from. `/opsml/projects/list/?project=` shows a project's
 /// runs, as the reference does.
-pub fn list_page(db: &dyn Sql, request: &Request, registry: RegistryType) -> PageResult {
+pub fn list_page(site: &Site, request: &Request, registry: RegistryType) -> PageResult {
     if registry == RegistryType::Project {
         if let Some(project) = request.get("project") {
-            return project_runs_page(db, request, &project);
+            return project_runs_page(site, &project);
         }
     }
-    // A token limited to some repositories browses those.
-    request.identity.require_somewhere(Scope::Read)?;
     let section = section_of(registry);
     let repository = request.get("repository").map(|r| normalize(registry, &r));
-    if let Some(repository) = &repository {
-        request.identity.require(Scope::Read, Some(repository))?;
-    }
     let search = request.get("q").unwrap_or_default();
     let tag_text = request.get("tag").unwrap_or_default();
     let tag = match tag_text.split_once(':') {
@@ -219,18 +191,22 @@ pub fn list_page(db: &dyn Sql, request: &Request, registry: RegistryType) -> Pag
             ))
         }
     };
-    let readable = request.identity.readable_repositories();
+    // A token limited to some repositories browses those.
     let filter = NameFilter {
         repository: repository.clone(),
         search: Some(search.clone()),
         tag,
-        readable_repositories: readable.clone(),
+        readable_repositories: None,
     };
-    let found = names_page(db, registry, &filter, &cursor(request), PAGE_SIZE)?;
-    let mut repositories = cards::repositories(db, registry)?;
-    if let Some(readable) = &readable {
-        repositories.retain(|r| readable.contains(r));
-    }
+    let found = cards::names_page(
+        site.ctx,
+        site.caller,
+        registry,
+        filter,
+        &cursor(request),
+        PAGE_SIZE,
+    )?;
+    let repositories = cards::repositories(site.ctx, site.caller, registry)?;
     // A page of this list from a cursor: (side, name, repository), side "after" or "before".
     let here = |repository: &str, from: Option<(&str, &str, &str)>| {
         let (side, name, at) = from.unwrap_or_default();
@@ -420,22 +396,26 @@ fn field_rows(registry: RegistryType, card: &Map<String, Value>) -> Vec<FieldRow
         .collect()
 }
 
-pub(crate) fn text_of(card: &Map<String, Value>, key: &str) -> String {
-    card.get(key).map(field_text).unwrap_or_default()
+/// When a card was registered (microseconds), 0 when unknown.
+fn timestamp(card: &StoredCard) -> i64 {
+    card.fields
+        .get("timestamp")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
 }
 
 /// `/opsml/<registry>/versions/?name=&repository=&version=&uid=&page=` (the model pages also
 /// take the reference's `model=`): a name's versions, highest first and paged, and one card.
 pub fn versions_page(site: &Site, request: &Request, registry: RegistryType) -> PageResult {
-    let db = site.db;
     let section = section_of(registry);
-    let readable = request.identity.readable_repositories();
     let (name, given_repository, selected) = match request.get("uid") {
         Some(uid) => {
-            let card = cards::get(db, registry, &uid)?
-                .ok_or_else(|| PageError::new(404, format!("No card has uid {uid}.")))?;
-            let repository = text_of(&card, "repository");
-            (text_of(&card, "name"), Some(repository), Some(card))
+            let card = cards::readable(site.ctx, site.caller, registry, &uid)?;
+            (
+                card.name().to_string(),
+                Some(card.repository().to_string()),
+                Some(card),
+            )
         }
         None => {
             let name = request
@@ -448,7 +428,7 @@ pub fn versions_page(site: &Site, request: &Request, registry: RegistryType) -> 
         }
     };
     // The readable repositories holding the name: to choose from, and the first by default.
-    let holders = repositories_of(db, registry, &name, readable.as_deref())?;
+    let holders = cards::holders(site.ctx, site.caller, registry, &name)?;
     let repository = match given_repository {
         Some(repository) => repository,
         None => holders
@@ -456,20 +436,20 @@ pub fn versions_page(site: &Site, request: &Request, registry: RegistryType) -> 
             .cloned()
             .ok_or_else(|| PageError::new(404, format!("No card is named {name}.")))?,
     };
-    request.identity.require(Scope::Read, Some(&repository))?;
     let page = page_number(request)?;
-    let listed = cards::list(
-        db,
-        registry,
-        &ListQuery {
+    let versions = |version: Option<VersionFilter>, limit: Option<u64>| {
+        let query = ListQuery {
             name: Some(name.clone()),
             repository: Some(repository.clone()),
-            limit: Some((page + 1) * PAGE_SIZE + 1),
+            version,
+            limit,
             ..Default::default()
-        },
-    )?;
+        };
+        cards::find(site.ctx, site.caller, registry, query)
+    };
+    let listed = versions(None, Some((page + 1) * PAGE_SIZE + 1))?;
     let more = listed.len() as u64 > (page + 1) * PAGE_SIZE;
-    let on_page: Vec<&Map<String, Value>> = listed
+    let on_page: Vec<&StoredCard> = listed
         .iter()
         .skip(usize::try_from(page * PAGE_SIZE).unwrap_or(usize::MAX))
         .take(PAGE_SIZE as usize)
@@ -480,34 +460,25 @@ pub fn versions_page(site: &Site, request: &Request, registry: RegistryType) -> 
             let filter = VersionFilter::parse(&version).map_err(|e| {
                 PageError::new(400, format!("version {version:?} is not a version: {e}"))
             })?;
-            cards::list(
-                db,
-                registry,
-                &ListQuery {
-                    name: Some(name.clone()),
-                    repository: Some(repository.clone()),
-                    version: Some(filter),
-                    ..Default::default()
-                },
-            )?
-            .into_iter()
-            .find(|c| text_of(c, "version") == version)
-            .ok_or_else(|| {
-                PageError::new(
-                    404,
-                    format!("{repository}/{name} has no version {version}."),
-                )
-            })?
+            versions(Some(filter), None)?
+                .into_iter()
+                .find(|c| c.version() == version)
+                .ok_or_else(|| {
+                    PageError::new(
+                        404,
+                        format!("{repository}/{name} has no version {version}."),
+                    )
+                })?
         }
         (None, None) => listed
             .first()
             .cloned()
             .ok_or_else(|| PageError::new(404, format!("No card is named {name}.")))?,
     };
-    let version = text_of(&card, "version");
-    let uid = text_of(&card, "uid");
-    let folder = card_folder(registry, &card);
-    let stored = files::list(db, &folder)?;
+    let version = card.version().to_string();
+    let uid = card.uid().to_string();
+    let folder = card.folder();
+    let stored = files::of_card(site.ctx, site.caller, &card)?;
     let here = |page: u64| {
         let page = page.to_string();
         format!(
@@ -532,6 +503,7 @@ pub fn versions_page(site: &Site, request: &Request, registry: RegistryType) -> 
         })
         .collect();
     let mut tags: Vec<(String, String)> = card
+        .fields
         .get("tags")
         .and_then(Value::as_object)
         .map(|t| t.iter().map(|(k, v)| (k.clone(), field_text(v))).collect())
@@ -543,16 +515,16 @@ pub fn versions_page(site: &Site, request: &Request, registry: RegistryType) -> 
         versions: on_page
             .iter()
             .map(|c| VersionRow {
-                version: text_of(c, "version"),
-                date: utc_time(c.get("timestamp").and_then(Value::as_i64).unwrap_or(0)),
-                href: card_href(registry, &text_of(c, "uid")),
-                uid: text_of(c, "uid"),
-                current: text_of(c, "uid") == uid,
+                version: c.version().to_string(),
+                date: utc_time(timestamp(c)),
+                href: card_href(registry, c.uid()),
+                uid: c.uid().to_string(),
+                current: c.uid() == uid,
             })
             .collect(),
         previous: (page > 0).then(|| here(page - 1)),
         next: more.then(|| here(page + 1)),
-        fields: field_rows(registry, &card),
+        fields: field_rows(registry, &card.fields),
         tags,
         files: tree::entries(&folder, &stored),
         folder_zip: format!(
@@ -578,15 +550,15 @@ pub fn versions_page(site: &Site, request: &Request, registry: RegistryType) -> 
                 )
             }),
         data_details: match registry {
-            RegistryType::Data => stored::data_details(site, &folder).transpose(),
+            RegistryType::Data => stored::data_details(site, &card).transpose(),
             _ => None,
         },
         model_metadata: match registry {
-            RegistryType::Model => stored::model_metadata(site, &folder).transpose(),
+            RegistryType::Model => stored::model_metadata(site, &card).transpose(),
             _ => None,
         },
         parameters: (registry == RegistryType::Run)
-            .then(|| ParameterTable::of(site, &[(version.clone(), folder.clone())])),
+            .then(|| ParameterTable::of(site, &[(version.clone(), &card)])),
         audit_link: match registry {
             RegistryType::Audit => Some((
                 format!("/opsml/audit/{}", query_string(&[("uid", &uid)])),
@@ -641,27 +613,26 @@ struct ProjectPage {
 
 /// `/opsml/projects/list/?project=`: a project's runs, newest first, each linking to its
 /// metrics, and one link overlaying them all.
-fn project_runs_page(db: &dyn Sql, request: &Request, project: &str) -> PageResult {
+fn project_runs_page(site: &Site, project: &str) -> PageResult {
     let mut query = ListQuery {
         sort_by_timestamp: true,
         limit: Some(PAGE_SIZE),
-        readable_repositories: request.identity.readable_repositories(),
         ..Default::default()
     };
     query
         .query_terms
         .insert("project".into(), Value::String(project.to_string()));
-    let runs: Vec<RunRow> = cards::list(db, RegistryType::Run, &query)?
+    let runs: Vec<RunRow> = cards::find(site.ctx, site.caller, RegistryType::Run, query)?
         .iter()
         .map(|c| RunRow {
-            name: text_of(c, "name"),
-            version: text_of(c, "version"),
-            date: utc_time(c.get("timestamp").and_then(Value::as_i64).unwrap_or(0)),
+            name: c.name().to_string(),
+            version: c.version().to_string(),
+            date: utc_time(timestamp(c)),
             href: format!(
                 "/opsml/projects/runs/plot/{}",
-                query_string(&[("run_uid", &text_of(c, "uid"))])
+                query_string(&[("run_uid", c.uid())])
             ),
-            uid: text_of(c, "uid"),
+            uid: c.uid().to_string(),
         })
         .collect();
     let overlay = (runs.len() > 1).then(|| {
@@ -696,29 +667,29 @@ struct RunPage {
 /// `/opsml/projects/runs/plot/?run_uid=<uid>[&run_uid=<uid>...]`: each metric of the runs as
 /// a chart of value by step, the runs overlaid, with the values as a table.
 pub fn run_page(site: &Site, request: &Request) -> PageResult {
-    let db = site.db;
     let uids = request.get_all("run_uid");
     if uids.is_empty() {
         return Err(PageError::new(400, "Say which run: run_uid=<uid>."));
     }
     let mut runs = Vec::new();
     let mut series = Vec::new();
-    let mut folders = Vec::new();
+    let mut cards_shown = Vec::new();
     for (index, uid) in uids.iter().enumerate() {
-        let card = cards::get(db, RegistryType::Run, uid)?
-            .ok_or_else(|| PageError::new(404, format!("No run has uid {uid}.")))?;
-        request
-            .identity
-            .require(Scope::Read, Some(&text_of(&card, "repository")))?;
-        let label = format!("{} {}", text_of(&card, "name"), text_of(&card, "version"));
-        folders.push((label.clone(), card_folder(RegistryType::Run, &card)));
+        let card = cards::readable(site.ctx, site.caller, RegistryType::Run, uid)?;
+        let label = format!("{} {}", card.name(), card.version());
         runs.push(RunSummary {
             colour: chart::colour(index),
             href: card_href(RegistryType::Run, uid),
             label: label.clone(),
         });
-        series.push((label, metrics::get(db, uid, None)?));
+        series.push((
+            label.clone(),
+            metrics::of_run(site.ctx, site.caller, &card)?,
+        ));
+        cards_shown.push((label, card));
     }
+    let folders: Vec<(String, &StoredCard)> =
+        cards_shown.iter().map(|(l, c)| (l.clone(), c)).collect();
     let html = RunPage {
         nav: nav(RegistryType::Project),
         runs,
@@ -757,21 +728,6 @@ struct ComparePage {
     parameters: Option<ParameterTable>,
 }
 
-/// A card by uid, readable by the caller, or a page saying why not.
-fn readable_card(
-    db: &dyn Sql,
-    request: &Request,
-    registry: RegistryType,
-    uid: &str,
-) -> Result<Map<String, Value>, PageError> {
-    let card = cards::get(db, registry, uid)?
-        .ok_or_else(|| PageError::new(404, format!("No card has uid {uid}.")))?;
-    request
-        .identity
-        .require(Scope::Read, Some(&text_of(&card, "repository")))?;
-    Ok(card)
-}
-
 /// Rows for the union of two key sets, in `order` first, then the rest by name.
 fn compare_rows(
     order: &[String],
@@ -802,34 +758,34 @@ fn compare_rows(
 /// `/opsml/<registry>/compare/?a=<uid>&b=<uid>`: two cards side by side, fields, tags and
 /// files, the rows that differ marked; two runs also get their metrics overlaid.
 pub fn compare_page(site: &Site, request: &Request, registry: RegistryType) -> PageResult {
-    let db = site.db;
     let (Some(a), Some(b)) = (request.get("a"), request.get("b")) else {
         return Err(PageError::new(400, "Say which two cards: a=<uid>&b=<uid>."));
     };
     let cards = [
-        readable_card(db, request, registry, &a)?,
-        readable_card(db, request, registry, &b)?,
+        cards::readable(site.ctx, site.caller, registry, &a)?,
+        cards::readable(site.ctx, site.caller, registry, &b)?,
     ];
     // Identity fields would always differ; they head each column instead.
     let skip = ["uid", "timestamp", "date", "tags"];
-    let field_map = |card: &Map<String, Value>| {
-        let mut map: std::collections::BTreeMap<String, String> = field_rows(registry, card)
-            .into_iter()
-            .filter(|f| !skip.contains(&f.key.as_str()))
-            .map(|f| {
-                let text = if f.links.is_empty() {
-                    f.value
-                } else {
-                    f.links
-                        .into_iter()
-                        .map(|(uid, _)| uid)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                (f.key, text)
-            })
-            .collect();
-        if let Some(tags) = card.get("tags").and_then(Value::as_object) {
+    let field_map = |card: &StoredCard| {
+        let mut map: std::collections::BTreeMap<String, String> =
+            field_rows(registry, &card.fields)
+                .into_iter()
+                .filter(|f| !skip.contains(&f.key.as_str()))
+                .map(|f| {
+                    let text = if f.links.is_empty() {
+                        f.value
+                    } else {
+                        f.links
+                            .into_iter()
+                            .map(|(uid, _)| uid)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    (f.key, text)
+                })
+                .collect();
+        if let Some(tags) = card.fields.get("tags").and_then(Value::as_object) {
             for (k, v) in tags {
                 map.insert(format!("tag {k}"), field_text(v));
             }
@@ -841,9 +797,9 @@ pub fn compare_page(site: &Site, request: &Request, registry: RegistryType) -> P
         .filter(|k| !skip.contains(k))
         .map(str::to_string)
         .collect();
-    let file_map = |card: &Map<String, Value>| -> Result<_, PageError> {
-        let folder = card_folder(registry, card);
-        Ok(files::list(db, &folder)?
+    let file_map = |card: &StoredCard| -> Result<_, PageError> {
+        let folder = card.folder();
+        Ok(files::of_card(site.ctx, site.caller, card)?
             .into_iter()
             .map(|f| {
                 let relative = f.path[folder.len()..].trim_start_matches('/').to_string();
@@ -856,31 +812,24 @@ pub fn compare_page(site: &Site, request: &Request, registry: RegistryType) -> P
     };
     let fields = compare_rows(&order, &field_map(&cards[0]), &field_map(&cards[1]));
     let files = compare_rows(&[], &file_map(&cards[0])?, &file_map(&cards[1])?);
-    let side = |card: &Map<String, Value>| CardSide {
-        title: format!(
-            "{}/{} {}",
-            text_of(card, "repository"),
-            text_of(card, "name"),
-            text_of(card, "version")
-        ),
-        href: card_href(registry, &text_of(card, "uid")),
+    let side = |card: &StoredCard| CardSide {
+        title: format!("{}/{} {}", card.repository(), card.name(), card.version()),
+        href: card_href(registry, card.uid()),
     };
     let (mut runs, mut charts, mut parameters) = (Vec::new(), Vec::new(), None);
     if registry == RegistryType::Run {
         let mut series = Vec::new();
-        let folders: Vec<(String, String)> = cards
-            .iter()
-            .map(|card| (side(card).title, card_folder(registry, card)))
-            .collect();
+        let folders: Vec<(String, &StoredCard)> =
+            cards.iter().map(|card| (side(card).title, card)).collect();
         parameters = Some(ParameterTable::of(site, &folders));
         for (index, card) in cards.iter().enumerate() {
             let label = side(card).title;
             runs.push(RunSummary {
                 colour: chart::colour(index),
-                href: card_href(registry, &text_of(card, "uid")),
+                href: card_href(registry, card.uid()),
                 label: label.clone(),
             });
-            series.push((label, metrics::get(db, &text_of(card, "uid"), None)?));
+            series.push((label, metrics::of_run(site.ctx, site.caller, card)?));
         }
         charts = chart::charts(&series);
     }
@@ -921,5 +870,3 @@ pub fn error_page(error: &PageError) -> Answer {
         html,
     }
 }
-
-use registry_store::Sql;

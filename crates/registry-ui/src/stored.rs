@@ -3,65 +3,22 @@
 //! interface details and a run's parameters (both in the card's `card.joblib`).
 
 use crate::audit_card::card_joblib_fields;
-use crate::pages::{query_string, PageError};
+use crate::pages::query_string;
 use crate::Site;
+use registry_app::cards::StoredCard;
+use registry_app::files::read_current;
 use registry_core::write_path::client_path;
-use registry_store::files::{self, FileRecord};
 use serde_json::Value;
 use serde_pickle::{HashableValue, Value as Pickled};
 
 /// Larger metadata files are not opened for a page (the client's are a few kB).
-const MAX_SMALL_FILE_BYTES: u64 = 16 << 20;
+pub(crate) const MAX_SMALL_FILE_BYTES: u64 = 16 << 20;
 
-/// The bytes of a small stored file.
-fn read_small(site: &Site, file: &FileRecord) -> Result<Vec<u8>, PageError> {
-    if file.size > MAX_SMALL_FILE_BYTES {
-        return Err(PageError::new(
-            422,
-            format!(
-                "{} is {} bytes, more than the {MAX_SMALL_FILE_BYTES} a page opens.",
-                file.path, file.size
-            ),
-        ));
-    }
-    let blobs = (site.blobs)().map_err(|e| PageError::new(503, e))?;
-    let mut source = blobs.open_range(file, 0, file.size)?;
-    let mut bytes = Vec::with_capacity(file.size as usize);
-    while let Some(piece) = source.next_piece()? {
-        bytes.extend_from_slice(&piece);
-    }
-    Ok(bytes)
-}
-
-/// The small file at `path` and its bytes, when there is one. A file replaced while it was
-/// being read (its old bytes are deleted) is read again as it is now.
-pub(crate) fn read_current(
-    site: &Site,
-    path: &str,
-) -> Result<Option<(FileRecord, Vec<u8>)>, PageError> {
-    let mut attempts = 0;
-    loop {
-        let Some(file) = files::get(site.db, path)? else {
-            return Ok(None);
-        };
-        match read_small(site, &file) {
-            Ok(bytes) => return Ok(Some((file, bytes))),
-            Err(error) => {
-                attempts += 1;
-                let now = files::get(site.db, path)?;
-                if attempts >= 3 || now.map(|f| f.blob_id) == Some(file.blob_id) {
-                    return Err(error);
-                }
-            }
-        }
-    }
-}
-
-/// The file at `path` when there is one; a failure is a sentence for the page.
-fn read_if_stored(site: &Site, path: &str) -> Result<Option<Vec<u8>>, String> {
-    read_current(site, path)
+/// The card's file `name` when there is one; a failure is a sentence for the page.
+fn read_if_stored(site: &Site, card: &StoredCard, name: &str) -> Result<Option<Vec<u8>>, String> {
+    read_current(site.ctx, site.caller, card, name, MAX_SMALL_FILE_BYTES)
         .map(|found| found.map(|(_, bytes)| bytes))
-        .map_err(|e| format!("{path} could not be read: {}", e.message))
+        .map_err(|e| format!("{}/{name} could not be read: {}", card.folder(), e.detail))
 }
 
 /// One line of a model's metadata, linked when it names a stored file.
@@ -119,10 +76,10 @@ fn feature_rows(schema: &Value, field: &str, side: &'static str) -> Vec<FeatureR
         .collect()
 }
 
-/// The model's metadata from `<folder>/model-metadata.json`; `None` when the client stored none.
-pub fn model_metadata(site: &Site, folder: &str) -> Result<Option<ModelMetadata>, String> {
-    let path = format!("{folder}/model-metadata.json");
-    let Some(bytes) = read_if_stored(site, &path)? else {
+/// The model's metadata from its `model-metadata.json`; `None` when the client stored none.
+pub fn model_metadata(site: &Site, card: &StoredCard) -> Result<Option<ModelMetadata>, String> {
+    let path = format!("{}/model-metadata.json", card.folder());
+    let Some(bytes) = read_if_stored(site, card, "model-metadata.json")? else {
         return Ok(None);
     };
     let json: Value = serde_json::from_slice(&bytes)
@@ -222,15 +179,15 @@ pub struct DataDetails {
     pub sql: Vec<(String, String)>,
 }
 
-/// A data card's details from `<folder>/card.joblib`; `None` when the client stored no card file.
-pub fn data_details(site: &Site, folder: &str) -> Result<Option<DataDetails>, String> {
-    let path = format!("{folder}/card.joblib");
-    let Some(bytes) = read_if_stored(site, &path)? else {
+/// A data card's details from its `card.joblib`; `None` when the client stored no card file.
+pub fn data_details(site: &Site, card: &StoredCard) -> Result<Option<DataDetails>, String> {
+    let path = format!("{}/card.joblib", card.folder());
+    let Some(bytes) = read_if_stored(site, card, "card.joblib")? else {
         return Ok(None);
     };
     let fields = card_joblib_fields(&bytes, "a data card").map_err(|e| format!("{path}: {e}"))?;
-    let card = pickled_json(&Pickled::Dict(fields));
-    let (interface, metadata) = (&card["interface"], &card["metadata"]);
+    let joblib = pickled_json(&Pickled::Dict(fields));
+    let (interface, metadata) = (&joblib["interface"], &joblib["metadata"]);
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -309,11 +266,14 @@ fn pickled_text(value: &Pickled) -> String {
     }
 }
 
-/// A run's parameters from `<folder>/card.joblib`: each name with its values in the order they
+/// A run's parameters from its `card.joblib`: each name with its values in the order they
 /// were logged (empty when the client stored no card file).
-pub fn run_parameters(site: &Site, folder: &str) -> Result<Vec<(String, Vec<String>)>, String> {
-    let path = format!("{folder}/card.joblib");
-    let Some(bytes) = read_if_stored(site, &path)? else {
+pub fn run_parameters(
+    site: &Site,
+    card: &StoredCard,
+) -> Result<Vec<(String, Vec<String>)>, String> {
+    let path = format!("{}/card.joblib", card.folder());
+    let Some(bytes) = read_if_stored(site, card, "card.joblib")? else {
         return Ok(Vec::new());
     };
     let fields = card_joblib_fields(&bytes, "a run card").map_err(|e| format!("{path}: {e}"))?;
@@ -360,13 +320,13 @@ pub struct ParameterRow {
 }
 
 impl ParameterTable {
-    /// `runs`: each run's label and storage folder.
-    pub fn of(site: &Site, runs: &[(String, String)]) -> ParameterTable {
+    /// `runs`: each run's label and card.
+    pub fn of(site: &Site, runs: &[(String, &StoredCard)]) -> ParameterTable {
         let mut problems = Vec::new();
         let per_run: Vec<Vec<(String, Vec<String>)>> = runs
             .iter()
-            .map(|(_, folder)| {
-                run_parameters(site, folder).unwrap_or_else(|e| {
+            .map(|(_, card)| {
+                run_parameters(site, card).unwrap_or_else(|e| {
                     problems.push(e);
                     Vec::new()
                 })
@@ -417,6 +377,7 @@ mod tests {
     use crate::tests::{page, seeded, Fixture};
     use registry_core::access::Identity;
     use registry_store::blobs::{ChunkStore, DigestAlgorithm};
+    use registry_store::files;
     use serde_pickle::SerOptions;
 
     fn store(fx: &Fixture, path: &str, bytes: &[u8]) {
