@@ -31,3 +31,6 @@ pub use request::{Answer, Body, Head, Method, ResponseSink};
 /// a clock that moves only when told, counted ids (feature `testing`).
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+
+#[cfg(test)]
+mod tests;

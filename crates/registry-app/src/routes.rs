@@ -14,6 +14,11 @@ use registry_core::RegistryType;
 use serde::Deserialize;
 use serde_json::json;
 
+/// A route that answers from the request's body.
+pub type Route = fn(&Ctx, &Head, &mut dyn Body) -> Result<Answer>;
+/// A route that may stream its answer (downloads).
+pub type StreamingRoute = fn(&Ctx, &Head, &mut dyn ResponseSink) -> Result<Answer>;
+
 fn not_found() -> AppError {
     AppError::not_found("Not Found")
 }

@@ -5,6 +5,7 @@
 use crate::deployment::{Ctx, Deployment};
 use crate::error::Result;
 use crate::request::{Answer, Head, Method, ResponseSink};
+use crate::routes::{Route, StreamingRoute};
 use registry_store::blobs::{BlobStore, ChunkStore};
 use registry_store::testing::{MemoryKv, Sqlite};
 use registry_store::Sql;
@@ -58,7 +59,7 @@ impl Registry {
     /// Calls `route` as a component would, with a fresh [`Ctx`] per request.
     pub fn call(
         &self,
-        route: fn(&Ctx, &Head, &mut dyn crate::request::Body) -> Result<Answer>,
+        route: Route,
         method: Method,
         path_and_query: &str,
         headers: &[(&str, &str)],
@@ -73,7 +74,7 @@ impl Registry {
     /// Calls a route that may stream its answer (downloads).
     pub fn call_streamed(
         &self,
-        route: fn(&Ctx, &Head, &mut dyn ResponseSink) -> Result<Answer>,
+        route: StreamingRoute,
         path_and_query: &str,
         headers: &[(&str, &str)],
     ) -> Reply {
@@ -115,7 +116,9 @@ impl Deployment for Registry {
     fn open_blobs(&self) -> Result<Box<dyn BlobStore>> {
         Ok(Box::new(ChunkStore(self.kv.clone())))
     }
+    /// Each reading a microsecond after the last, as a real clock moves between writes.
     fn now_micros(&self) -> i64 {
+        self.clock.set(self.clock.get() + 1);
         self.clock.get()
     }
     fn fill_random(&self, bytes: &mut [u8]) {
@@ -179,7 +182,15 @@ impl Reply {
             },
             Err(e) => Reply {
                 status: e.status,
-                headers: Vec::new(),
+                headers: [
+                    e.challenge
+                        .map(|c| ("www-authenticate".to_string(), c.to_string())),
+                    e.retry_after
+                        .map(|s| ("retry-after".to_string(), s.to_string())),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
                 body: serde_json::json!({ "detail": e.detail })
                     .to_string()
                     .into_bytes(),

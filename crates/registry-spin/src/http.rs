@@ -1,6 +1,7 @@
 //! The adapter between Spin's HTTP types and the application layer (`registry_app`): a
 //! request's head and body in, an answer or an error out. [`serve`] is a whole component.
 
+use registry_app::routes::{Route, StreamingRoute};
 use registry_app::{Answer, AppError, Body, Ctx, Head, Method, ResponseSink};
 use spin_sdk::http::{
     Fields, IncomingRequest, Method as SpinMethod, OutgoingBody, OutgoingResponse, ResponseOutparam,
@@ -9,11 +10,6 @@ use spin_sdk::wit::wasi::http0_2_0::types::IncomingBody;
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
 use crate::storage::SpinDeployment;
-
-/// A route of `registry_app::routes` that answers from the request's body.
-pub type Route = fn(&Ctx, &Head, &mut dyn Body) -> registry_app::Result<Answer>;
-/// A route that may stream its answer (downloads).
-pub type StreamingRoute = fn(&Ctx, &Head, &mut dyn ResponseSink) -> registry_app::Result<Answer>;
 
 /// A whole component without blob operations: the request goes to `route`, its answer or
 /// error back to the client.
