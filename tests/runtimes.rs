@@ -6,9 +6,9 @@
 use e2e::harness::{build_fixture, AppFiles, Host};
 use e2e::runtime::runtime;
 
-#[test]
-fn a_parent_resource_dropped_before_its_child_gives_a_500_and_the_next_request_is_served() {
-    let wasm = build_fixture("resource-lifetimes");
+/// Serves one fixture component on every path; the directory holds its manifest.
+fn serve_fixture(package: &str, envs: &[(&str, &str)]) -> (Host, tempfile::TempDir) {
+    let wasm = build_fixture(package);
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("spin.toml");
     std::fs::write(
@@ -17,13 +17,13 @@ fn a_parent_resource_dropped_before_its_child_gives_a_500_and_the_next_request_i
             r#"spin_manifest_version = 2
 
 [application]
-name = "resource-lifetimes"
+name = "{package}"
 
 [[trigger.http]]
 route = "/..."
-component = "resource-lifetimes"
+component = "{package}"
 
-[component.resource-lifetimes]
+[component.{package}]
 source = {:?}
 "#,
             wasm.to_str().expect("a UTF-8 path")
@@ -35,8 +35,14 @@ source = {:?}
             manifest,
             runtime_config: None,
         },
-        &[],
+        envs,
     );
+    (host, dir)
+}
+
+#[test]
+fn a_parent_resource_dropped_before_its_child_gives_a_500_and_the_next_request_is_served() {
+    let (host, _dir) = serve_fixture("resource-lifetimes", &[]);
     // The strict runtimes trap; Spin 4's wasmtime serves the request.
     let traps = runtime().spin_major().is_none_or(|major| major < 4);
     for round in 0..3 {
@@ -63,4 +69,47 @@ source = {:?}
         "{} should log why the component trapped, and only then:\n{log}",
         runtime().name()
     );
+}
+
+#[test]
+fn a_request_that_never_returns_is_stopped_at_the_request_timeout() {
+    if runtime().is_spin() {
+        // Spin's --request-timeout applies only to WASIp3 components (4.0.2's own help).
+        eprintln!("opsml-host only: Spin does not time out WASIp2 requests");
+        return;
+    }
+    let (host, _dir) = serve_fixture("runaway", &[("OPSML_HOST_REQUEST_TIMEOUT", "1s")]);
+    for round in 0..2 {
+        let started = std::time::Instant::now();
+        let stopped = host.get("/loop");
+        let took = started.elapsed();
+        assert_eq!(stopped.status, 500, "round {round}");
+        assert!(
+            took >= std::time::Duration::from_secs(1) && took < std::time::Duration::from_secs(5),
+            "round {round}: answered after {took:?}"
+        );
+        let next = host.get("/after");
+        assert_eq!((next.status, next.text().as_str()), (200, "ok"));
+    }
+    assert!(
+        host.log().contains("within the request timeout"),
+        "{}",
+        host.log()
+    );
+}
+
+#[test]
+fn an_instance_that_allocates_without_bound_fails_alone() {
+    // Spin and opsml-host read the cap from the same variable (Spin's --max-instance-memory).
+    let (host, _dir) = serve_fixture("runaway", &[("SPIN_MAX_INSTANCE_MEMORY", "67108864")]);
+    for round in 0..3 {
+        let failed = host.get("/grow");
+        assert_eq!(failed.status, 500, "round {round}");
+        let next = host.get("/after");
+        assert_eq!(
+            (next.status, next.text().as_str()),
+            (200, "ok"),
+            "round {round}"
+        );
+    }
 }

@@ -80,6 +80,43 @@ struct UpArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     access_log: bool,
+    /// How long one request may run (its component's code and everything it waits on), e.g.
+    /// `30s` or `500ms` (a plain number is seconds); past it the request answers 500 and its
+    /// instance is stopped, even in a loop. Off by default, as in Spin.
+    #[arg(long = "request-timeout", env = "OPSML_HOST_REQUEST_TIMEOUT", value_parser = parse_duration)]
+    request_timeout: Option<std::time::Duration>,
+    /// The most linear memory one instance may grow to, in bytes (Spin's flag and variable);
+    /// an instance that asks for more gets a failed allocation, and only its request fails.
+    /// Default: the runtime-config's `max_instance_memory`, else 4 GiB as in Spin.
+    #[arg(long = "max-instance-memory", env = "SPIN_MAX_INSTANCE_MEMORY")]
+    max_instance_memory: Option<usize>,
+}
+
+/// A duration as Spin writes it: a number of seconds, or a number with `s`, `ms`, `us` or `ns`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number, e.g. 30s or 500ms"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1e3,
+        "us" | "µs" | "μs" => value / 1e6,
+        "ns" => value / 1e9,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?} (s, ms, us or ns)"
+            ))
+        }
+    };
+    std::time::Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{text:?}: expected a duration above zero"))
 }
 
 /// Completes on the first SIGTERM (what Kubernetes sends before it kills a pod) or Ctrl-C.
@@ -113,7 +150,7 @@ fn build(manifest_path: &std::path::Path) -> Result<()> {
             continue;
         };
         let workdir = loaded.dir.join(build.workdir.as_deref().unwrap_or("."));
-        eprintln!("building component {id}: {}", build.command);
+        tracing::info!("building component {id}: {}", build.command);
         let status = std::process::Command::new("sh")
             .arg("-c")
             .arg(&build.command)
@@ -128,6 +165,14 @@ fn build(manifest_path: &std::path::Path) -> Result<()> {
 }
 
 fn main() -> Result<()> {
+    // Errors of components and connections go to stderr; `RUST_LOG` chooses how much.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
     let Cli {
         command: Command::Up(args),
     } = Cli::parse();
@@ -140,6 +185,8 @@ fn main() -> Result<()> {
         state_dir: args.state_dir,
         variables: parse_variables(&args.variables)?,
         access_log: args.access_log,
+        request_timeout: args.request_timeout,
+        max_instance_memory: args.max_instance_memory,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -173,4 +220,21 @@ fn main() -> Result<()> {
             .context("--shutdown-timeout: expected a number of seconds")?;
         server::serve(app, listener, stop_requested(), drain).await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_spin_writes_them() {
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10us"), Ok(Duration::from_micros(10)));
+        for bad in ["", "soon", "5m", "0", "-1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -16,6 +16,9 @@ pub struct RuntimeConfigFile {
     pub sqlite_database: BTreeMap<String, SpinFileStore>,
     #[serde(default)]
     pub key_value_store: BTreeMap<String, SpinFileStore>,
+    /// Spin's cap on one instance's linear memory, in bytes (`--max-instance-memory` wins).
+    #[serde(default)]
+    pub max_instance_memory: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,6 +50,7 @@ pub struct RuntimeConfig {
     pub providers: Vec<crate::variables::Provider>,
     pub sqlite_databases: BTreeMap<String, PathBuf>,
     pub key_value_stores: BTreeMap<String, PathBuf>,
+    pub max_instance_memory: Option<usize>,
 }
 
 impl RuntimeConfig {
@@ -128,6 +132,7 @@ impl RuntimeConfig {
             providers,
             sqlite_databases: resolve(parsed.sqlite_database, Self::DEFAULT_SQLITE_FILE),
             key_value_stores: resolve(parsed.key_value_store, Self::DEFAULT_KEY_VALUE_FILE),
+            max_instance_memory: parsed.max_instance_memory,
         })
     }
 }
@@ -156,6 +161,18 @@ mod tests {
         );
         // `--variable` values, then SPIN_VARIABLE_*.
         assert_eq!(rc.providers.len(), 2);
+    }
+
+    #[test]
+    fn the_instance_memory_cap_is_read_as_spin_reads_it() {
+        assert_eq!(
+            load("max_instance_memory = 67108864\n")
+                .unwrap()
+                .max_instance_memory,
+            Some(64 << 20)
+        );
+        assert_eq!(load("").unwrap().max_instance_memory, None);
+        assert!(load("max_instance_memory = \"64M\"\n").is_err());
     }
 
     #[test]

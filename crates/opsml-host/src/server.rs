@@ -52,6 +52,8 @@ pub struct App {
     pub key_value_stores: HashMap<String, Arc<KeyValueFile>>,
     pub variables: Resolver,
     pub observer: Arc<Observer>,
+    request_timeout: Option<std::time::Duration>,
+    max_instance_memory: usize,
     router: Router,
     components: HashMap<String, Arc<ComponentRuntime>>,
 }
@@ -70,6 +72,7 @@ pub struct ComponentRuntime {
 pub struct InstanceState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
+    limits: wasmtime::StoreLimits,
     pub table: ResourceTable,
     pub app: Arc<App>,
     pub component: Arc<ComponentRuntime>,
@@ -101,7 +104,7 @@ impl WasiHttpView for InstanceState {
         config: OutgoingRequestConfig,
     ) -> HttpResult<HostFutureIncomingResponse> {
         if !self.component.outbound.allows(request.uri()) {
-            eprintln!(
+            tracing::warn!(
                 "component {:?}: outbound request to {} refused: not in allowed_outbound_hosts",
                 self.component.id,
                 redact_uri(request.uri())
@@ -146,9 +149,17 @@ pub struct UpOptions {
     pub variables: BTreeMap<String, String>,
     /// One JSON line per request on stdout.
     pub access_log: bool,
+    /// How long one request may run; `None`: as long as it takes.
+    pub request_timeout: Option<std::time::Duration>,
+    /// The most linear memory one instance may have (`--max-instance-memory`).
+    pub max_instance_memory: Option<usize>,
 }
 
-fn engine() -> Result<Engine> {
+/// How often the engine's epoch advances when requests have a timeout: a looping instance is
+/// stopped within this much of its deadline.
+const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+fn engine(interruptible: bool) -> Result<Engine> {
     let mut pooling = PoolingAllocationConfig::default();
     pooling
         .total_component_instances(MAX_CONCURRENT_INSTANCES)
@@ -172,8 +183,21 @@ fn engine() -> Result<Engine> {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
+        // Checks of the epoch cost a little in every loop: only when a timeout asks for them.
+        .epoch_interruption(interruptible)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
-    Ok(Engine::new(&config)?)
+    let engine = Engine::new(&config)?;
+    if interruptible {
+        let ticking = engine.weak();
+        std::thread::spawn(move || {
+            while let Some(engine) = ticking.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    }
+    Ok(engine)
 }
 
 /// Compiles a component, or loads the machine code compiled for these exact bytes and this
@@ -233,7 +257,11 @@ impl App {
             .map(|(label, path)| Ok((label.clone(), KeyValueFile::open(path)?)))
             .collect::<Result<HashMap<_, _>>>()?;
 
-        let engine = engine()?;
+        let engine = engine(options.request_timeout.is_some())?;
+        let max_instance_memory = options
+            .max_instance_memory
+            .or(runtime_config.max_instance_memory)
+            .unwrap_or(MAX_MEMORY_BYTES);
         let mut linker = Linker::<InstanceState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::add_only_http_to_linker_async(&mut linker)?;
@@ -309,6 +337,8 @@ impl App {
             key_value_stores,
             variables,
             observer: Arc::new(Observer::new(options.access_log)),
+            request_timeout: options.request_timeout,
+            max_instance_memory,
             router,
             components,
         }))
@@ -380,11 +410,20 @@ impl App {
         let state = InstanceState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
+            limits: wasmtime::StoreLimitsBuilder::new()
+                .memory_size(self.max_instance_memory)
+                .build(),
             table: ResourceTable::new(),
             app: self.clone(),
             component: component.clone(),
         };
         let mut store = Store::new(component.pre.engine(), state);
+        store.limiter(|state| &mut state.limits);
+        if let Some(timeout) = self.request_timeout {
+            // Code that never waits on the host is stopped by the epoch, the rest below.
+            store.set_epoch_deadline(timeout.div_duration_f64(EPOCH_TICK).ceil() as u64 + 1);
+            store.epoch_deadline_trap();
+        }
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = req.map(|body| trace.count_in(body));
         let incoming = store.data_mut().new_incoming_request(Scheme::Http, req)?;
@@ -399,22 +438,44 @@ impl App {
                 .call_handle(&mut store, incoming, outparam)
                 .await
         });
-        let response = match receiver.await {
-            Ok(Ok(response)) => response,
-            Ok(Err(code)) => {
-                eprintln!("component {component_id:?} answered {path} with error {code:?}");
-                plain_response(500, "Internal Server Error")
-            }
-            Err(_) => {
-                match task.await {
-                    Ok(Ok(())) => {
-                        eprintln!("component {component_id:?} set no response for {path}")
-                    }
-                    Ok(Err(e)) => eprintln!("component {component_id:?} failed on {path}: {e:?}"),
-                    Err(e) => eprintln!("component {component_id:?} task failed on {path}: {e}"),
+        let abort = task.abort_handle();
+        let answered = async {
+            match receiver.await {
+                Ok(Ok(response)) => response,
+                Ok(Err(code)) => {
+                    tracing::error!(
+                        "component {component_id:?} answered {path} with error {code:?}"
+                    );
+                    plain_response(500, "Internal Server Error")
                 }
-                plain_response(500, "Internal Server Error")
+                Err(_) => {
+                    match task.await {
+                        Ok(Ok(())) => {
+                            tracing::error!("component {component_id:?} set no response for {path}")
+                        }
+                        Ok(Err(e)) => {
+                            tracing::error!("component {component_id:?} failed on {path}: {e:?}")
+                        }
+                        Err(e) => {
+                            tracing::error!("component {component_id:?} task failed on {path}: {e}")
+                        }
+                    }
+                    plain_response(500, "Internal Server Error")
+                }
             }
+        };
+        let response = match self.request_timeout {
+            None => answered.await,
+            Some(timeout) => match tokio::time::timeout(timeout, answered).await {
+                Ok(response) => response,
+                Err(_) => {
+                    abort.abort();
+                    tracing::error!(
+                        "component {component_id:?} did not answer {path} within the request timeout ({timeout:?}); stopped"
+                    );
+                    plain_response(500, "Internal Server Error")
+                }
+            },
         };
         Ok(trace.finish(response))
     }
@@ -472,7 +533,7 @@ pub async fn serve(
             };
             if let Err(e) = served {
                 if !e.is_incomplete_message() {
-                    eprintln!("connection from {client}: {e}");
+                    tracing::warn!("connection from {client}: {e}");
                 }
             }
         });
@@ -483,15 +544,15 @@ pub async fn serve(
         .store(true, std::sync::atomic::Ordering::Relaxed);
     drop(listener);
     let in_flight = connections.len();
-    eprintln!("Stopping: no new connections; waiting up to {drain:?} for {in_flight} open");
+    tracing::info!("Stopping: no new connections; waiting up to {drain:?} for {in_flight} open");
     let _ = stopping.send(true);
     let drained = tokio::time::timeout(drain, async {
         while connections.join_next().await.is_some() {}
     })
     .await;
     match drained {
-        Ok(()) => eprintln!("Stopped: every request finished"),
-        Err(_) => eprintln!(
+        Ok(()) => tracing::info!("Stopped: every request finished"),
+        Err(_) => tracing::warn!(
             "Stopped: {} connection(s) still busy after {drain:?} were cut off",
             connections.len()
         ),
