@@ -26,14 +26,21 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Each `name=value` pair, in order, decoded (`None` for a pair that does not decode); a pair
+/// without `=` has an empty value.
+pub fn pairs(query: &str) -> impl Iterator<Item = Option<(String, String)>> + '_ {
+    query.split('&').filter(|pair| !pair.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        Some((percent_decode(k)?, percent_decode(v)?))
+    })
+}
+
 /// Every value of parameter `name`, in order, decoded; pairs that do not decode are skipped.
 pub fn all(query: &str, name: &str) -> Vec<String> {
-    query
-        .split('&')
-        .filter_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k)? == name).then(|| percent_decode(v))?
-        })
+    pairs(query)
+        .flatten()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v)
         .collect()
 }
 

@@ -76,21 +76,9 @@ impl Form {
         }
         let body = std::str::from_utf8(request.body)
             .map_err(|_| PageError::new(400, "The form's data is not UTF-8 text."))?;
-        let fields = body
-            .split('&')
-            .filter(|pair| !pair.is_empty())
+        let fields = registry_core::query::pairs(body)
             .map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                match (
-                    registry_core::query::percent_decode(k),
-                    registry_core::query::percent_decode(v),
-                ) {
-                    (Some(k), Some(v)) => Ok((k, v)),
-                    _ => Err(PageError::new(
-                        400,
-                        "The form's data is not correctly encoded.",
-                    )),
-                }
+                pair.ok_or_else(|| PageError::new(400, "The form's data is not correctly encoded."))
             })
             .collect::<Result<_, _>>()?;
         Ok(Form { fields, file: None })
