@@ -8,8 +8,8 @@
 #   - s3s-fs, an S3-compatible server from crates.io that speaks SigV4 and multipart uploads
 #     and stores objects as plain files (installed once into the tools cache), for both.
 # A database server missing from the machine is installed with apt-get when running as root.
-# Source it (`. scripts/services.sh`); `opsml_services_start [s3|postgres|mariadb]…` starts them
-# (all three by default), `opsml_services_stop` stops them all. As root, the
+# Source it (`. scripts/services.sh`); `opsml_services_start [s3|postgres|mariadb|s3_tls]…` starts
+# them (the first three by default), `opsml_services_stop` stops them all. As root, the
 # database servers run as their own users (initdb refuses root).
 
 opsml_tools="${OPSML_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/opsml-on-spin/tools}"
@@ -125,6 +125,53 @@ opsml_start_s3() {
   echo "services: s3s-fs on 127.0.0.1:$port" >&2
 }
 
+# The S3 server over HTTPS, as deployments reach theirs: haproxy (from apt) terminates TLS on a
+# loopback port with a certificate for `localhost` from a throwaway CA made here, and passes the
+# bytes on to s3s-fs (start s3 first). Exports OPSML_TEST_S3_TLS_ENDPOINT (https://localhost:PORT)
+# and OPSML_TEST_S3_CA (the CA's PEM, for a runtime-config's [[client_tls]] ca_roots_file).
+opsml_start_s3_tls() {
+  [ -n "${OPSML_TEST_S3_ENDPOINT:-}" ] || { echo "services: start s3 before s3_tls" >&2; return 1; }
+  opsml_ensure_package haproxy command -v haproxy || return 1
+  local dir="$opsml_services_dir/tls" port plain
+  mkdir -p "$dir"
+  {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+      -keyout "$dir/ca.key" -out "$dir/ca.pem" -subj "/CN=opsml test CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+      -keyout "$dir/server.key" -out "$dir/server.csr" -subj "/CN=localhost" &&
+    printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' > "$dir/server.ext" &&
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+      -CAcreateserial -days 2 -extfile "$dir/server.ext" -out "$dir/server.pem"
+  } >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; return 1; }
+  cat "$dir/server.pem" "$dir/server.key" > "$dir/haproxy.pem"
+  port="$(opsml_free_port)"
+  plain="${OPSML_TEST_S3_ENDPOINT#http://}"
+  cat > "$dir/haproxy.cfg" <<CFG
+global
+  maxconn 4096
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 5m
+  timeout server 5m
+frontend s3_tls
+  bind 127.0.0.1:$port ssl crt $dir/haproxy.pem alpn http/1.1
+  default_backend s3
+backend s3
+  server s3s_fs $plain
+CFG
+  haproxy -f "$dir/haproxy.cfg" -D -p "$dir/haproxy.pid" >"$dir/haproxy.log" 2>&1 \
+    || { cat "$dir/haproxy.log" >&2; return 1; }
+  for _ in $(seq 50); do
+    curl -s -o /dev/null --cacert "$dir/ca.pem" "https://localhost:$port/" && break
+    sleep 0.1
+  done
+  export OPSML_TEST_S3_TLS_ENDPOINT="https://localhost:$port"
+  export OPSML_TEST_S3_CA="$dir/ca.pem"
+  echo "services: s3s-fs over HTTPS (haproxy) on localhost:$port, CA $dir/ca.pem" >&2
+}
+
 # Starts the named services (s3, postgres, mariadb; default all three) under a fresh directory.
 opsml_services_start() {
   local service services=("$@")
@@ -139,7 +186,7 @@ opsml_services_stop() {
   if [ -n "${OPSML_SERVICES_PG+x}" ]; then "${OPSML_SERVICES_PG[@]}" -m immediate stop >/dev/null 2>&1 || true; fi
   [ -n "${opsml_services_dir:-}" ] || return 0
   local pid
-  for pid in "$opsml_services_dir/s3.pid" "$opsml_services_dir/mysql/server.pid"; do
+  for pid in "$opsml_services_dir/s3.pid" "$opsml_services_dir/mysql/server.pid" "$opsml_services_dir/tls/haproxy.pid"; do
     if [ -f "$pid" ]; then kill "$(cat "$pid")" 2>/dev/null || true; fi
   done
   # MariaDB flushes on SIGTERM; wait for it before removing its files.

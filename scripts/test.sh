@@ -63,21 +63,38 @@ cargo test
 OPSML_TEST_RUNTIME=opsml-host tests/python/run.sh
 for runtime in "${runtimes[@]:1}"; do (suites "$runtime"); done
 
-# The same suites on PostgreSQL + S3 and MySQL + S3 (the unit tests have no backend). The two
-# legs run side by side: the suites mostly wait on servers and the network (every host gets its
-# own database and bucket prefix), so this halves their time. Each leg's output is printed as a
-# whole when it ends.
+# The same suites on PostgreSQL + S3 and MySQL + S3 (the unit tests have no backend), and the S3
+# ones over HTTPS. The legs run side by side: the suites mostly wait on servers and the network
+# (every host gets its own database and bucket prefix). Each leg's output is printed as a whole
+# when it ends.
 . scripts/services.sh
 trap opsml_services_stop EXIT
-opsml_services_start
+opsml_services_start s3 postgres mariadb s3_tls
+# Only the HTTPS leg talks to the store through TLS.
+s3_tls_endpoint="$OPSML_TEST_S3_TLS_ENDPOINT" s3_ca="$OPSML_TEST_S3_CA"
+unset OPSML_TEST_S3_TLS_ENDPOINT OPSML_TEST_S3_CA
 logs="$(mktemp -d /tmp/opsml-test-legs.XXXXXX)"
-legs=(postgres-s3 mysql-s3)
+# postgres-s3-https: the S3 suites (files, hardening, backends, replicas) over HTTPS, the store's
+# certificate from a private CA that the runtime-config's [[client_tls]] names.
+legs=(postgres-s3 mysql-s3 postgres-s3-https)
 pids=()
-for backend in "${legs[@]}"; do
+for leg in "${legs[@]}"; do
   (
-    export OPSML_TEST_BACKEND="$backend"
-    for runtime in "${runtimes[@]}"; do (suites "$runtime"); done
-  ) >"$logs/$backend.log" 2>&1 &
+    if [ "$leg" = postgres-s3-https ]; then
+      export OPSML_TEST_BACKEND=postgres-s3 OPSML_TEST_S3_ENDPOINT="$s3_tls_endpoint" OPSML_TEST_S3_CA="$s3_ca"
+      for runtime in "${runtimes[@]}"; do
+        (
+          if [ "$runtime" = opsml-host ]; then export OPSML_TEST_RUNTIME=opsml-host
+          else export OPSML_TEST_RUNTIME=spin OPSML_TEST_SPIN="${spin_cli[$runtime]}"; fi
+          cargo test -p e2e --test files --test hardening --test backends --test replicas
+          echo "test.sh: the S3 suites passed over HTTPS on $runtime" >&2
+        )
+      done
+    else
+      export OPSML_TEST_BACKEND="$leg"
+      for runtime in "${runtimes[@]}"; do (suites "$runtime"); done
+    fi
+  ) >"$logs/$leg.log" 2>&1 &
   pids+=($!)
 done
 failed=()
@@ -94,5 +111,5 @@ if [ "${#failed[@]}" -gt 0 ]; then
   exit 1
 fi
 
-echo "test.sh: passed on ${runtimes[*]}, on embedded, postgres-s3 and mysql-s3" >&2
+echo "test.sh: passed on ${runtimes[*]}, on embedded, postgres-s3, mysql-s3 and postgres-s3 over HTTPS" >&2
 if [ -n "${spin_note:-}" ]; then echo "$spin_note" >&2; fi

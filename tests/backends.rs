@@ -4,7 +4,8 @@
 //! (scripts/test.sh runs the suite on every backend); on the embedded backend there is nothing
 //! to misconfigure.
 
-use e2e::harness::{backend, blake3_of, detail, pseudo_random, DatabaseServer, Host};
+use e2e::backend::Backend;
+use e2e::harness::{backend, blake3_of, detail, pseudo_random, AppFiles, DatabaseServer, Host};
 use serde_json::json;
 
 const PATH: &str = "opsml-root:/OPSML_MODEL_REGISTRY/team/m/v1.0.0/model.bin";
@@ -275,4 +276,35 @@ fn malformed_storage_settings_name_the_setting() {
         assert!(text.contains(setting), "{text}");
         nothing_lost(host, &digest);
     }
+}
+
+#[test]
+fn a_store_whose_certificate_is_not_trusted_names_the_tls_failure() {
+    let Backend::Shared(services) = backend() else {
+        eprintln!("needs a shared backend with an https:// S3 endpoint (OPSML_TEST_S3_CA)");
+        return;
+    };
+    if services.s3_ca.is_none() || !services.s3_endpoint.starts_with("https://") {
+        eprintln!(
+            "needs an https:// S3 endpoint whose CA the registry may trust (OPSML_TEST_S3_CA)"
+        );
+        return;
+    }
+    // The shipped runtime-config names no CA: the store's private CA is not trusted.
+    let host = Host::start_app_on_backend(AppFiles::registry_as_shipped(), &[]);
+    let (status, body) = host.upload(PATH, pseudo_random(4, 1000), 1000, &[]);
+    assert_eq!(status, 503, "{body}");
+    let text = detail(&body);
+    assert!(
+        text.contains(&services.s3_endpoint),
+        "names the store: {body}"
+    );
+    assert!(
+        text.contains("TLS failed") && text.contains("[[client_tls]] ca_roots_file"),
+        "says it is TLS and what to set: {body}"
+    );
+    assert_eq!(host.files_exists(PATH).1, json!({"exists": false}));
+    let (status, body) = host.get_json("/opsml/readyz");
+    assert_eq!((status, &body["blob_store"]), (503, &json!("unreachable")));
+    assert_eq!(host.stored_bytes(), 0, "nothing reached the store");
 }

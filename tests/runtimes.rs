@@ -3,7 +3,7 @@
 //! runs, so it must trap on `opsml-host` too; either way only that request fails. Spin 4.0.2
 //! (wasmtime 44) lets the same component through: the components keep the stricter rule.
 
-use e2e::harness::{build_fixture, AppFiles, Host};
+use e2e::harness::{build_all, build_fixture, free_port, workspace_root, AppFiles, Host};
 use e2e::runtime::runtime;
 
 /// Serves one fixture component on every path; the directory holds its manifest.
@@ -111,5 +111,87 @@ fn an_instance_that_allocates_without_bound_fails_alone() {
             (200, "ok"),
             "round {round}"
         );
+    }
+}
+
+/// Runs `up` with a runtime-config holding `client_tls`; it must refuse to start, saying `why`.
+fn refuses_to_start(client_tls: &str, why: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("runtime-config.toml");
+    std::fs::write(&config, format!("[[client_tls]]\n{client_tls}\n")).unwrap();
+    let mut command = std::process::Command::new(runtime().binary());
+    command
+        .current_dir(workspace_root())
+        .args(["up", "-f", "spin.toml", "--listen"])
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("--runtime-config-file")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .stdin(std::process::Stdio::null());
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A refused runtime-config stops start-up at once; one that starts would serve forever.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "{} started with [[client_tls]] {client_tls:?}",
+                runtime().name()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let output = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!status.success(), "{said}");
+    assert!(
+        said.contains("failed to parse [[client_tls]] table") && said.contains(why),
+        "{} should say {why:?}:\n{said}",
+        runtime().name()
+    );
+}
+
+#[test]
+fn a_broken_client_tls_table_is_refused_with_spins_reasons() {
+    build_all();
+    for (table, why) in [
+        (
+            "component_ids = [\"upload\"]\nhosts = [\"localhost:9000\"]",
+            "invalid TLS 'host' \"localhost:9000\"; ports not currently supported",
+        ),
+        (
+            "component_ids = [\"upload\"]\nhosts = [\"localhost\"]\nca_roots_file = \"missing.pem\"",
+            "failed to load certificate(s) from",
+        ),
+        (
+            "component_ids = [\"upload\"]\nhosts = [\"localhost\"]\nclient_cert_file = \"c.pem\"",
+            "client_cert_file specified without client_private_key_file",
+        ),
+        (
+            "component_ids = []\nhosts = [\"localhost\"]",
+            "'component_ids' list may not be empty",
+        ),
+        (
+            "component_ids = [\"upload\"]\nhosts = [\"localhost\"]\nca_root_file = \"ca.pem\"",
+            "unknown field `ca_root_file`",
+        ),
+        (
+            "component_ids = [\"Not_Kebab\"]\nhosts = [\"localhost\"]",
+            "words must be separated with '-', not '_'",
+        ),
+    ] {
+        refuses_to_start(table, why);
     }
 }

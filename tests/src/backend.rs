@@ -9,6 +9,8 @@
 //!   databases, and `OPSML_TEST_S3_ENDPOINT`, `OPSML_TEST_S3_BUCKET`,
 //!   `OPSML_TEST_S3_ACCESS_KEY_ID`, `OPSML_TEST_S3_SECRET_ACCESS_KEY` and `OPSML_TEST_S3_ROOT`
 //!   (the directory the s3s-fs server stores the bucket in, read to account for stored bytes).
+//!   With `OPSML_TEST_S3_CA` (a CA's PEM) the endpoint is `https://` and the registry's
+//!   runtime-config trusts that CA for it (`[[client_tls]]`, see `AppFiles::registry`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -138,6 +140,8 @@ pub struct Services {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub s3_root: PathBuf,
+    /// The CA that signed an `https://` endpoint's certificate.
+    pub s3_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -191,6 +195,9 @@ pub fn backend() -> &'static Backend {
             access_key_id: required("OPSML_TEST_S3_ACCESS_KEY_ID"),
             secret_access_key: required("OPSML_TEST_S3_SECRET_ACCESS_KEY"),
             s3_root: PathBuf::from(required("OPSML_TEST_S3_ROOT")),
+            s3_ca: std::env::var_os("OPSML_TEST_S3_CA")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
         })
     })
 }

@@ -172,12 +172,51 @@ impl AppFiles {
     /// The registry: this workspace's `spin.toml` with `runtime-config/dev.toml` (whose
     /// providers read `APP_*` and `OPSML_*` from the environment).
     pub fn registry() -> Self {
+        AppFiles {
+            runtime_config: Some(registry_runtime_config().clone()),
+            ..Self::registry_as_shipped()
+        }
+    }
+
+    /// The registry with `runtime-config/dev.toml` as it is, whatever the backend.
+    pub fn registry_as_shipped() -> Self {
         let root = workspace_root();
         AppFiles {
             manifest: root.join("spin.toml"),
             runtime_config: Some(root.join("runtime-config/dev.toml")),
         }
     }
+}
+
+/// `runtime-config/dev.toml`, and when the backend's S3 endpoint is `https://` with a CA of
+/// its own, a copy that trusts that CA for the components that reach the store, as an
+/// operator's runtime-config does (`[[client_tls]]`).
+fn registry_runtime_config() -> &'static PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let shipped = workspace_root().join("runtime-config/dev.toml");
+        let ca = match backend() {
+            Backend::Shared(services) => services.s3_ca.clone(),
+            Backend::Embedded => None,
+        };
+        let Some(ca) = ca else {
+            return shipped;
+        };
+        let mut text = fs::read_to_string(&shipped).expect("runtime-config/dev.toml");
+        text.push_str(&format!(
+            "\n[[client_tls]]\ncomponent_ids = [\"upload\", \"download\", \"models\", \"ui\"]\n\
+             hosts = [\"localhost\"]\nca_roots_file = {:?}\n",
+            ca.to_str().expect("a UTF-8 path")
+        ));
+        let dir = tempfile::Builder::new()
+            .prefix("opsml-e2e-tls-")
+            .tempdir()
+            .expect("a directory for the runtime-config")
+            .keep();
+        let path = dir.join("runtime-config.toml");
+        fs::write(&path, text).expect("write the runtime-config");
+        path
+    })
 }
 
 /// A loopback port that was free a moment ago (bind to port 0, read it, let it go).
@@ -306,12 +345,17 @@ impl Host {
     /// variables and none of the developer's `APP_*`, `OPSML_*` or `SPIN_VARIABLE_*` ones.
     /// Returns once `GET /opsml/healthcheck` answers 200.
     pub fn start(envs: &[(&str, &str)]) -> Host {
+        Host::start_app_on_backend(AppFiles::registry(), envs)
+    }
+
+    /// Starts the registry from `app`'s files on the backend of this run.
+    pub fn start_app_on_backend(app: AppFiles, envs: &[(&str, &str)]) -> Host {
         build_all();
         let storage = match backend() {
             Backend::Embedded => None,
             Backend::Shared(services) => Some(Isolated::create(services, &random_hex()[..16])),
         };
-        Host::launch(AppFiles::registry(), storage, envs)
+        Host::launch(app, storage, envs)
     }
 
     /// Starts another app (a test fixture) with the given environment, on the runtime of this

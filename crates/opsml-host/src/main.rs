@@ -12,6 +12,7 @@ mod routes;
 mod runtime_config;
 mod server;
 mod sqlite;
+mod tls;
 mod variables;
 
 use anyhow::{bail, Context, Result};

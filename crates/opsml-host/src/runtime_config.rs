@@ -19,6 +19,9 @@ pub struct RuntimeConfigFile {
     /// Spin's cap on one instance's linear memory, in bytes (`--max-instance-memory` wins).
     #[serde(default)]
     pub max_instance_memory: Option<usize>,
+    /// `[[client_tls]]` tables, read by [`crate::tls::ClientTls`].
+    #[serde(default)]
+    pub client_tls: Vec<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,6 +54,7 @@ pub struct RuntimeConfig {
     pub sqlite_databases: BTreeMap<String, PathBuf>,
     pub key_value_stores: BTreeMap<String, PathBuf>,
     pub max_instance_memory: Option<usize>,
+    pub client_tls: crate::tls::ClientTls,
 }
 
 impl RuntimeConfig {
@@ -133,6 +137,12 @@ impl RuntimeConfig {
             sqlite_databases: resolve(parsed.sqlite_database, Self::DEFAULT_SQLITE_FILE),
             key_value_stores: resolve(parsed.key_value_store, Self::DEFAULT_KEY_VALUE_FILE),
             max_instance_memory: parsed.max_instance_memory,
+            client_tls: crate::tls::ClientTls::from_tables(parsed.client_tls, &base_dir)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "invalid runtime config {file_name}: failed to parse [[client_tls]] table: {e:#}"
+                    )
+                })?,
         })
     }
 }

@@ -52,6 +52,7 @@ pub struct App {
     pub key_value_stores: HashMap<String, Arc<KeyValueFile>>,
     pub variables: Resolver,
     pub observer: Arc<Observer>,
+    client_tls: crate::tls::ClientTls,
     request_timeout: Option<std::time::Duration>,
     max_instance_memory: usize,
     router: Router,
@@ -110,6 +111,11 @@ impl WasiHttpView for InstanceState {
                 redact_uri(request.uri())
             );
             return Err(ErrorCode::HttpRequestDenied.into());
+        }
+        if config.use_tls {
+            let host = request.uri().host().unwrap_or_default();
+            let tls = self.app.client_tls.config(&self.component.id, host);
+            return Ok(crate::tls::send(request, config, tls));
         }
         Ok(wasmtime_wasi_http::types::default_send_request(
             request, config,
@@ -337,6 +343,7 @@ impl App {
             key_value_stores,
             variables,
             observer: Arc::new(Observer::new(options.access_log)),
+            client_tls: runtime_config.client_tls,
             request_timeout: options.request_timeout,
             max_instance_memory,
             router,

@@ -29,10 +29,13 @@ pub fn percent_decode(s: &str) -> Option<String> {
 /// Each `name=value` pair, in order, decoded (`None` for a pair that does not decode); a pair
 /// without `=` has an empty value.
 pub fn pairs(query: &str) -> impl Iterator<Item = Option<(String, String)>> + '_ {
-    query.split('&').filter(|pair| !pair.is_empty()).map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        Some((percent_decode(k)?, percent_decode(v)?))
-    })
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((percent_decode(k)?, percent_decode(v)?))
+        })
 }
 
 /// Every value of parameter `name`, in order, decoded; pairs that do not decode are skipped.

@@ -153,6 +153,15 @@ impl S3Store {
             ErrorCode::ConnectionReadTimeout => {
                 waited("answer", self.timeouts.read, "OPSML_S3_READ_TIMEOUT")
             }
+            ErrorCode::TlsProtocolError
+            | ErrorCode::TlsCertificateError
+            | ErrorCode::TlsAlertReceived(_) => StoreError::Backend(format!(
+                "{} cannot be reached ({what}): TLS failed ({e:?}): its certificate is not \
+                 trusted, or it does not speak TLS there; for a certificate from an internal \
+                 CA, name the CA in the runtime-config's [[client_tls]] ca_roots_file; check \
+                 OPSML_S3_ENDPOINT",
+                self.describe()
+            )),
             e => self.unreachable(what, e),
         }
     }
