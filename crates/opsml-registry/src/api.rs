@@ -230,7 +230,8 @@ pub struct RemoteFile {
 pub fn list_files(remote: &Remote, path: &str) -> Result<Vec<RemoteFile>> {
     match remote.get_json("files/list/info", &[("path", path)]) {
         Ok(answer) => parse_info(&answer),
-        Err(f) if f.kind == Kind::NotFound || f.message.contains("405") => {
+        // The route is missing (the detail is FastAPI's "Not Found" / "Method Not Allowed").
+        Err(f) if matches!(f.status, Some(404 | 405)) => {
             let answer = remote.get_json("files/list", &[("path", path)])?;
             let files = answer
                 .get("files")

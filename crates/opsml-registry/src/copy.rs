@@ -508,7 +508,7 @@ fn create_card(target: &Remote, card: &Card) -> Result<()> {
         Ok(_) => Ok(()),
         // A retried create that had gone through, or a card registered meanwhile: fine if it is
         // this card.
-        Err(f) if f.message.starts_with("409") => {
+        Err(f) if f.status == Some(409) => {
             let there = find_on(
                 target,
                 CardQuery {

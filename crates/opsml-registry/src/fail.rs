@@ -42,6 +42,8 @@ impl Kind {
 pub struct Failure {
     pub kind: Kind,
     pub message: String,
+    /// The HTTP status that ended the request, if one did.
+    pub status: Option<u16>,
 }
 
 impl Failure {
@@ -49,6 +51,7 @@ impl Failure {
         Failure {
             kind,
             message: message.into(),
+            status: None,
         }
     }
 

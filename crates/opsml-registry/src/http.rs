@@ -274,7 +274,10 @@ pub fn status_failure(code: u16, detail: &str) -> Failure {
         404 | 410 => Kind::NotFound,
         _ => Kind::Other,
     };
-    Failure::new(kind, format!("{code} {detail}"))
+    Failure {
+        status: Some(code),
+        ..Failure::new(kind, format!("{code} {detail}"))
+    }
 }
 
 /// The `detail` of an error answer, or the start of its body.
