@@ -68,6 +68,30 @@ impl Endpoint {
     }
 }
 
+/// A checksum of each body that the store verifies itself, so that bytes changed on the way
+/// (or in the component's memory) are refused rather than stored; set by `s3_checksum`.
+/// AWS S3 and MinIO verify both; GCS's XML API verifies `Content-MD5` only; s3s-fs verifies
+/// both on single `PUT`s (not on multipart parts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checksum {
+    /// `x-amz-checksum-crc32c` (cheap: a table lookup per byte).
+    Crc32c,
+    /// `Content-MD5`.
+    Md5,
+    None,
+}
+
+impl Checksum {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" | "crc32c" => Ok(Self::Crc32c),
+            "md5" | "content-md5" => Ok(Self::Md5),
+            "none" => Ok(Self::None),
+            other => Err(format!("{other:?}: expected crc32c, md5 or none")),
+        }
+    }
+}
+
 /// Everything needed to talk to one bucket.
 #[derive(Debug, Clone)]
 pub struct S3Config {
@@ -75,6 +99,7 @@ pub struct S3Config {
     pub region: String,
     pub location: StorageUri,
     pub credentials: Credentials,
+    pub checksum: Checksum,
 }
 
 /// A request ready to send: path (with query) and headers, the `Authorization` included.
@@ -108,33 +133,54 @@ impl S3Config {
     ) -> SignedRequest {
         let mut payload = self.payload_hasher();
         payload.update(body);
-        self.sign_hashed(method, key, query, &payload.finish(), unix_now)
+        self.sign_hashed(method, key, query, &payload.finish(), &[], unix_now)
     }
 
-    /// What hashes a body for [`Self::sign_hashed`] piece by piece, as it is gathered.
+    /// What digests a body for [`Self::sign_hashed`] piece by piece, as it is gathered.
     pub fn payload_hasher(&self) -> PayloadHasher {
-        PayloadHasher((!self.endpoint.https).then(Sha256::new))
+        PayloadHasher {
+            sha256: (!self.endpoint.https).then(Sha256::new),
+            checksum: match self.checksum {
+                Checksum::Crc32c => Running::Crc32c(0),
+                Checksum::Md5 => Running::Md5(md5::Md5::new()),
+                Checksum::None => Running::None,
+            },
+        }
     }
 
-    /// [`Self::sign`] for a body whose payload hash a [`PayloadHasher`] already made.
+    /// The header that asks a multipart upload's store to expect each part's checksum, for
+    /// `CreateMultipartUpload` (none for `Content-MD5`, which is per request).
+    pub fn multipart_checksum_header(&self) -> Option<(&'static str, String)> {
+        (self.checksum == Checksum::Crc32c)
+            .then(|| ("x-amz-checksum-algorithm", "CRC32C".to_string()))
+    }
+
+    /// [`Self::sign`] for a body whose digests a [`PayloadHasher`] already made; `extra`
+    /// headers are signed and sent too.
     pub fn sign_hashed(
         &self,
         method: &'static str,
         key: Option<&str>,
         query: &[(&str, &str)],
-        payload_hash: &str,
+        digest: &PayloadDigest,
+        extra: &[(&'static str, String)],
         unix_now: i64,
     ) -> SignedRequest {
+        let payload_hash = digest.hash.as_str();
         let path = match key {
             Some(key) => format!("/{}/{}", self.location.bucket, sigv4::uri_encode(key, true)),
             None => format!("/{}", self.location.bucket),
         };
         let datetime = amz_datetime(unix_now);
-        let signed_headers = [
+        let mut signed_headers = vec![
             ("host", self.endpoint.authority.as_str()),
             ("x-amz-content-sha256", payload_hash),
             ("x-amz-date", datetime.as_str()),
         ];
+        if let Some((name, value)) = &digest.checksum {
+            signed_headers.push((name, value.as_str()));
+        }
+        signed_headers.extend(extra.iter().map(|(name, value)| (*name, value.as_str())));
         let authorization = sigv4::authorization(
             &sigv4::Request {
                 method,
@@ -178,24 +224,74 @@ impl S3Config {
     }
 }
 
-/// The payload hash SigV4 signs: the hex SHA-256 of the body over plain HTTP, `UNSIGNED-PAYLOAD`
-/// over HTTPS (see [`S3Config::sign`]).
-pub struct PayloadHasher(Option<Sha256>);
+/// What a body is signed and checked with: SigV4's payload hash (the hex SHA-256 of the body
+/// over plain HTTP, `UNSIGNED-PAYLOAD` over HTTPS: see [`S3Config::sign`]) and the
+/// [`Checksum`] header the store verifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadDigest {
+    pub hash: String,
+    pub checksum: Option<(&'static str, String)>,
+}
+
+pub struct PayloadHasher {
+    sha256: Option<Sha256>,
+    checksum: Running,
+}
+
+enum Running {
+    Crc32c(u32),
+    Md5(md5::Md5),
+    None,
+}
 
 impl PayloadHasher {
     pub fn update(&mut self, data: &[u8]) {
-        if let Some(hasher) = &mut self.0 {
+        if let Some(hasher) = &mut self.sha256 {
             hasher.update(data);
+        }
+        match &mut self.checksum {
+            Running::Crc32c(crc) => *crc = crc32c::crc32c_append(*crc, data),
+            Running::Md5(hasher) => hasher.update(data),
+            Running::None => {}
         }
     }
 
-    /// The hash of what was fed since the last call; the hasher starts over.
-    pub fn finish(&mut self) -> String {
-        match &mut self.0 {
+    /// The digests of what was fed since the last call; the hasher starts over.
+    pub fn finish(&mut self) -> PayloadDigest {
+        let hash = match &mut self.sha256 {
             Some(hasher) => hex::encode(hasher.finalize_reset()),
             None => sigv4::UNSIGNED_PAYLOAD.to_string(),
+        };
+        let checksum = match &mut self.checksum {
+            Running::Crc32c(crc) => Some((
+                "x-amz-checksum-crc32c",
+                base64(&std::mem::take(crc).to_be_bytes()),
+            )),
+            Running::Md5(hasher) => Some(("content-md5", base64(&hasher.finalize_reset()))),
+            Running::None => None,
+        };
+        PayloadDigest { hash, checksum }
+    }
+}
+
+/// Standard base64 with padding, as S3's checksum headers carry digests.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
         }
     }
+    out
 }
 
 /// `YYYYMMDDTHHMMSSZ` (UTC), the form of `x-amz-date`.
@@ -227,12 +323,17 @@ pub fn part_size_for(size: u64) -> Result<usize, String> {
     Ok(needed.max(MIN_PART_SIZE) as usize)
 }
 
-/// The body of `CompleteMultipartUpload`: each part's number and `ETag`, in order.
-pub fn complete_multipart_body(etags: &[String]) -> String {
+/// The body of `CompleteMultipartUpload`: each part's number, `ETag` and, when the upload
+/// declared one, its CRC32C (`x-amz-checksum-crc32c` as sent), in order.
+pub fn complete_multipart_body(parts: &[(String, Option<String>)]) -> String {
     let mut body = String::from("<CompleteMultipartUpload>");
-    for (i, etag) in etags.iter().enumerate() {
+    for (i, (etag, crc32c)) in parts.iter().enumerate() {
+        let checksum = crc32c
+            .as_ref()
+            .map(|c| format!("<ChecksumCRC32C>{}</ChecksumCRC32C>", xml_escape(c)))
+            .unwrap_or_default();
         body.push_str(&format!(
-            "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>",
+            "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag>{checksum}</Part>",
             i + 1,
             xml_escape(etag)
         ));
@@ -372,6 +473,7 @@ mod tests {
                 access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
                 secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
             },
+            checksum: Checksum::None,
         }
     }
 
@@ -417,15 +519,15 @@ mod tests {
         for piece in body.chunks(777) {
             hasher.update(piece);
         }
-        let pieces = cfg.sign_hashed("PUT", Some("k"), &[], &hasher.finish(), 1_369_353_600);
+        let pieces = cfg.sign_hashed("PUT", Some("k"), &[], &hasher.finish(), &[], 1_369_353_600);
         assert_eq!(whole.headers, pieces.headers);
         // The hasher starts over: an empty part hashes as an empty body.
-        assert_eq!(hasher.finish(), sigv4::EMPTY_PAYLOAD_SHA256);
+        assert_eq!(hasher.finish().hash, sigv4::EMPTY_PAYLOAD_SHA256);
 
         let tls = config("https://s3.example.com", "");
         let mut hasher = tls.payload_hasher();
         hasher.update(&body);
-        assert_eq!(hasher.finish(), sigv4::UNSIGNED_PAYLOAD);
+        assert_eq!(hasher.finish().hash, sigv4::UNSIGNED_PAYLOAD);
     }
 
     /// The signature itself is checked against AWS's examples in `sigv4`; here, what `sign`
@@ -469,6 +571,55 @@ mod tests {
         assert_eq!(https.path_with_query, "/examplebucket");
     }
 
+    /// Checksums in the forms S3 takes: CRC32C of RFC 3720's 32 zero bytes (0x8A9136AA) and
+    /// MD5 of "abc", both as base64 of their big-endian bytes; signed with the request.
+    #[test]
+    fn checksums_are_sent_signed_in_the_form_s3_checks() {
+        let with = |checksum: Checksum| {
+            let mut cfg = config("https://s3.example.com", "");
+            cfg.checksum = checksum;
+            cfg
+        };
+        let mut crc = with(Checksum::Crc32c).payload_hasher();
+        crc.update(&[0u8; 20]);
+        crc.update(&[0u8; 12]);
+        let digest = crc.finish();
+        let expected = base64(&0x8A91_36AAu32.to_be_bytes());
+        assert_eq!(
+            digest.checksum,
+            Some(("x-amz-checksum-crc32c", expected.clone()))
+        );
+        assert_eq!(expected, "ipE2qg==");
+        let signed = with(Checksum::Crc32c).sign_hashed("PUT", Some("k"), &[], &digest, &[], 0);
+        assert!(signed
+            .headers
+            .contains(&("x-amz-checksum-crc32c".to_string(), expected)));
+        let authorization = &signed.headers.last().unwrap().1;
+        assert!(
+            authorization.contains(
+                "SignedHeaders=host;x-amz-checksum-crc32c;x-amz-content-sha256;x-amz-date"
+            ),
+            "{authorization}"
+        );
+        let mut md5 = with(Checksum::Md5).payload_hasher();
+        md5.update(b"abc");
+        assert_eq!(
+            md5.finish().checksum,
+            Some(("content-md5", "kAFQmDzST7DWlj99KOF/cg==".to_string()))
+        );
+        assert_eq!(
+            with(Checksum::None).payload_hasher().finish().checksum,
+            None
+        );
+        assert_eq!(Checksum::parse(""), Ok(Checksum::Crc32c));
+        assert!(Checksum::parse("sha1").is_err());
+        let body = complete_multipart_body(&[("\"e1\"".into(), Some("ipE2qg==".into()))]);
+        assert!(
+            body.contains("<ETag>&quot;e1&quot;</ETag><ChecksumCRC32C>ipE2qg==</ChecksumCRC32C>"),
+            "{body}"
+        );
+    }
+
     #[test]
     fn blob_keys_sit_under_the_prefix() {
         assert_eq!(config("http://h", "").blob_key("b1"), "blobs/b1");
@@ -492,7 +643,7 @@ mod tests {
     fn xml_answers_are_read() {
         let created = "<?xml version=\"1.0\"?><InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>VXBsb2FkIElE&amp;x</UploadId></InitiateMultipartUploadResult>";
         assert_eq!(xml_text(created, "UploadId").unwrap(), "VXBsb2FkIElE&x");
-        let body = complete_multipart_body(&["\"e1\"".into(), "\"e2\"".into()]);
+        let body = complete_multipart_body(&[("\"e1\"".into(), None), ("\"e2\"".into(), None)]);
         assert_eq!(
             body,
             "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>&quot;e1&quot;</ETag></Part><Part><PartNumber>2</PartNumber><ETag>&quot;e2&quot;</ETag></Part></CompleteMultipartUpload>"

@@ -7,7 +7,9 @@
 use crate::http::write_all;
 use crate::storage::{now_unix, variable};
 use registry_app::AppError;
-use registry_s3::protocol::{self, Endpoint, PayloadHasher, S3Config, S3Error, StorageUri};
+use registry_s3::protocol::{
+    self, Checksum, Endpoint, PayloadDigest, PayloadHasher, S3Config, S3Error, StorageUri,
+};
 use registry_s3::sigv4::Credentials;
 use registry_store::blobs::{
     BlobSink, BlobSource, BlobStore, DigestAlgorithm, PartTarget, PartWriter,
@@ -105,9 +107,12 @@ impl S3Store {
                 "both must be set when OPSML_STORAGE_URI is an s3:// URI".into(),
             ));
         }
+        let checksum = Checksum::parse(&variable("s3_checksum"))
+            .map_err(|e| misconfigured("OPSML_S3_CHECKSUM", e))?;
         Ok(Some(Self {
             timeouts: Timeouts::from_variables()?,
             config: S3Config {
+                checksum,
                 endpoint,
                 region: if region.trim().is_empty() {
                     "us-east-1".into()
@@ -179,7 +184,7 @@ impl S3Store {
         method: &'static str,
         key: Option<&str>,
         query: &[(&str, &str)],
-        extra_headers: &[(&str, String)],
+        extra_headers: &[(&'static str, String)],
         body: &[u8],
     ) -> Result<IncomingResponse> {
         let mut payload = self.config.payload_hasher();
@@ -195,30 +200,25 @@ impl S3Store {
         self.wait(sending.finish(body))
     }
 
-    /// Sends one signed request's head; its body (`content_length` bytes, whose payload hash
-    /// is given) follows through the returned [`Sending`].
+    /// Sends one signed request's head; its body (`content_length` bytes, whose digests are
+    /// given) follows through the returned [`Sending`]. `extra_headers` are signed too.
     fn open(
         &self,
         method: &'static str,
         key: Option<&str>,
         query: &[(&str, &str)],
-        extra_headers: &[(&str, String)],
-        payload_hash: &str,
+        extra_headers: &[(&'static str, String)],
+        digest: &PayloadDigest,
         content_length: usize,
     ) -> Result<Sending> {
         let signed = self
             .config
-            .sign_hashed(method, key, query, payload_hash, now_unix());
+            .sign_hashed(method, key, query, digest, extra_headers, now_unix());
         let mut headers: Vec<(String, Vec<u8>)> = signed
             .headers
             .into_iter()
             .map(|(k, v)| (k, v.into_bytes()))
             .collect();
-        headers.extend(
-            extra_headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone().into_bytes())),
-        );
         // Always sent, 0 included: S3 refuses a signed payload whose length it cannot know.
         headers.push((
             "content-length".into(),
@@ -314,7 +314,19 @@ impl S3Store {
         query: &[(&str, &str)],
         body: &[u8],
     ) -> Result<Result<(HeaderList, String), S3Error>> {
-        let response = self.send(method, key, query, &[], body)?;
+        self.answer_with(method, key, query, &[], body)
+    }
+
+    /// [`Self::answer`] with extra (signed) headers.
+    fn answer_with(
+        &self,
+        method: &'static str,
+        key: Option<&str>,
+        query: &[(&str, &str)],
+        extra_headers: &[(&'static str, String)],
+        body: &[u8],
+    ) -> Result<Result<(HeaderList, String), S3Error>> {
+        let response = self.send(method, key, query, extra_headers, body)?;
         Ok(Self::read_answer(response))
     }
 
@@ -465,7 +477,9 @@ struct Upload<'s> {
     blob_id: String,
     key: String,
     upload_id: Option<String>,
-    etags: Vec<String>,
+    /// Each stored part's `ETag` and the CRC32C it was sent with (when the upload asked for
+    /// checksums), for `CompleteMultipartUpload`.
+    parts: Vec<(String, Option<String>)>,
     /// The payload hash of the part being gathered.
     payload: PayloadHasher,
     /// The part sent last, whose answer has not been read: the server stores it while the
@@ -476,6 +490,8 @@ struct Upload<'s> {
 /// A part whose body the host takes bit by bit, between the pieces of the next part.
 struct PartInFlight {
     number: u32,
+    /// The part's `x-amz-checksum-crc32c`, if one was sent.
+    crc32c: Option<String>,
     sending: Sending,
     data: Vec<u8>,
     written: usize,
@@ -493,7 +509,7 @@ impl Upload<'_> {
         let Some(part) = self.in_flight.take() else {
             return Ok(());
         };
-        let number = part.number;
+        let (number, crc32c) = (part.number, part.crc32c.clone());
         let response = self
             .store
             .wait(part.sending.finish(&part.data[part.written..]))?;
@@ -508,17 +524,17 @@ impl Upload<'_> {
                     self.store.describe()
                 ))
             })?;
-        self.etags.push(etag);
+        self.parts.push((etag, crc32c));
         Ok(())
     }
 }
 
 impl PartTarget for Upload<'_> {
     fn put_whole(&mut self, data: &[u8]) -> Result<()> {
-        let payload_hash = self.payload.finish();
-        let sending =
-            self.store
-                .open("PUT", Some(&self.key), &[], &[], &payload_hash, data.len())?;
+        let digest = self.payload.finish();
+        let sending = self
+            .store
+            .open("PUT", Some(&self.key), &[], &[], &digest, data.len())?;
         let response = self.store.wait(sending.finish(data))?;
         S3Store::read_answer(response)
             .map(drop)
@@ -534,9 +550,16 @@ impl PartTarget for Upload<'_> {
     }
 
     fn start(&mut self) -> Result<()> {
+        let checksum: Vec<_> = self
+            .store
+            .config
+            .multipart_checksum_header()
+            .into_iter()
+            .collect();
         let (_, xml) = self
             .store
-            .call("POST", Some(&self.key), &[("uploads", "")], b"")?;
+            .answer_with("POST", Some(&self.key), &[("uploads", "")], &checksum, b"")?
+            .map_err(|e| self.store.failed(e))?;
         let upload_id = protocol::xml_text(&xml, "UploadId").ok_or_else(|| {
             StoreError::Backend(format!(
                 "{}: CreateMultipartUpload answered without an UploadId",
@@ -556,17 +579,22 @@ impl PartTarget for Upload<'_> {
         self.settle()?;
         let upload_id = self.upload_id.clone().unwrap_or_default();
         let number_text = number.to_string();
-        let payload_hash = self.payload.finish();
+        let digest = self.payload.finish();
         let sending = self.store.open(
             "PUT",
             Some(&self.key),
             &[("partNumber", &number_text), ("uploadId", &upload_id)],
             &[],
-            &payload_hash,
+            &digest,
             data.len(),
         )?;
+        let crc32c = digest
+            .checksum
+            .filter(|(name, _)| *name == "x-amz-checksum-crc32c")
+            .map(|(_, value)| value);
         let mut part = PartInFlight {
             number,
+            crc32c,
             sending,
             data,
             written: 0,
@@ -579,7 +607,7 @@ impl PartTarget for Upload<'_> {
     fn complete(&mut self) -> Result<()> {
         self.settle()?;
         let upload_id = self.upload_id.clone().unwrap_or_default();
-        let body = protocol::complete_multipart_body(&self.etags);
+        let body = protocol::complete_multipart_body(&self.parts);
         self.store
             .call(
                 "POST",
@@ -761,7 +789,7 @@ impl BlobStore for S3Store {
             blob_id: blob_id.to_string(),
             key: self.config.blob_key(blob_id),
             upload_id: None,
-            etags: Vec::new(),
+            parts: Vec::new(),
             payload: self.config.payload_hasher(),
             in_flight: None,
         };
