@@ -55,7 +55,9 @@ TOOL = BENCH / "target" / "release" / "opsml-bench"
 COMPONENTS = sorted(p.name for p in (ROOT / "components").iterdir() if (p / "Cargo.toml").exists())
 SERVERS = ["ours", "spin", "reference", "mlflow", "native"]
 BACKENDS = {"embedded": "embedded defaults (SQLite, local files / key-value)",
-            "postgres-s3": "production path (PostgreSQL 15 + s3s-fs, on loopback)"}
+            "postgres-s3": "production path (PostgreSQL 15 + s3s-fs, on loopback)",
+            "postgres-s3-https": "production path over HTTPS (PostgreSQL 15 + s3s-fs behind haproxy's TLS, "
+                                 "a certificate from a private CA)"}
 LABELS = {"ours": "ours (opsml-host)", "spin": "ours on Spin", "reference": "opsml 2.2.4 reference",
           "mlflow": "MLflow", "native": "native limit"}
 FIND_SPIN = ROOT / "scripts" / "find-spin"
@@ -194,6 +196,15 @@ def process_tree(root: int) -> List[int]:
         out.append(pid)
         todo.extend(children.get(pid, []))
     return out
+
+
+def cpu_seconds(root: int) -> float:
+    """User and system CPU seconds of `root` and its descendants so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats = proc_stats()
+    # Fields after the name: state, ppid, …; utime and stime are the 12th and 13th of them.
+    return sum((int(stats[pid][1][11]) + int(stats[pid][1][12])) / ticks
+               for pid in process_tree(root) if pid in stats)
 
 
 def status_kib(pid: int, key: str) -> int:
@@ -393,20 +404,21 @@ class Services:
 set -e
 . scripts/services.sh
 trap opsml_services_stop EXIT
-opsml_services_start s3 postgres >&2
+opsml_services_start s3 postgres $EXTRA_SERVICES >&2
 env | grep '^OPSML_TEST_'
 echo "SERVICES_DIR=$opsml_services_dir"
 echo READY
 read -r _ || true
 """
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, https: bool = False):
         workdir.mkdir(parents=True, exist_ok=True)
         self.log_path = workdir / "services.log"
         log("starting PostgreSQL and s3s-fs (scripts/services.sh)")
         with open(self.log_path, "wb") as err:
             self.proc = subprocess.Popen(["bash", "-c", self.SCRIPT], cwd=ROOT, stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
+                                         stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True,
+                                         env={**os.environ, "EXTRA_SERVICES": "s3_tls" if https else ""})
         assert self.proc.stdout is not None
         self.env: Dict[str, str] = {}
         for line in self.proc.stdout:
@@ -417,13 +429,16 @@ read -r _ || true
         else:
             raise BenchError(f"scripts/services.sh failed:\n{log_tail(self.log_path, 30)}")
         self.pg = self.env["OPSML_TEST_POSTGRES_URL"].rstrip("/")
-        self.endpoint = self.env["OPSML_TEST_S3_ENDPOINT"]
+        # Over HTTPS every client reaches the store through the TLS terminator and trusts its CA.
+        self.endpoint = self.env["OPSML_TEST_S3_TLS_ENDPOINT" if https else "OPSML_TEST_S3_ENDPOINT"]
+        self.ca: Optional[str] = self.env["OPSML_TEST_S3_CA"] if https else None
         self.bucket = self.env["OPSML_TEST_S3_BUCKET"]
         self.key_id = self.env["OPSML_TEST_S3_ACCESS_KEY_ID"]
         self.secret = self.env["OPSML_TEST_S3_SECRET_ACCESS_KEY"]
         # PostgreSQL's postmaster and s3s-fs detach from the script: their CPU is the workload's.
         services_dir = Path(self.env["SERVICES_DIR"])
-        for pid_file in (services_dir / "pg" / "data" / "postmaster.pid", services_dir / "s3.pid"):
+        for pid_file in (services_dir / "pg" / "data" / "postmaster.pid", services_dir / "s3.pid",
+                         *([services_dir / "tls" / "haproxy.pid"] if https else [])):
             try:
                 if FOREIGN is not None:
                     FOREIGN.roots.add(int(pid_file.read_text().split()[0]))
@@ -451,7 +466,7 @@ read -r _ || true
         """The AWS SDK settings for the peers' own S3 clients (boto3, s3fs)."""
         return {"AWS_ACCESS_KEY_ID": self.key_id, "AWS_SECRET_ACCESS_KEY": self.secret,
                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": self.endpoint,
-                "AWS_ENDPOINT_URL": self.endpoint}
+                "AWS_ENDPOINT_URL": self.endpoint, **({"AWS_CA_BUNDLE": self.ca} if self.ca else {})}
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -470,9 +485,20 @@ def start_ours(app: Path, binary: Path, workdir: Path, name: str = "ours",
     names."""
     port = free_port()
     state = workdir / "state"
+    runtime_config = app / "runtime-config" / "dev.toml"
+    storage = dict(storage or {})
+    ca = storage.pop("CA", None)
+    if ca:
+        # As an operator trusts an internal CA: a [[client_tls]] table for the store's host.
+        workdir.mkdir(parents=True, exist_ok=True)
+        custom = workdir / "runtime-config.toml"
+        custom.write_text(runtime_config.read_text() + "\n[[client_tls]]\n"
+                          'component_ids = ["upload", "download", "models", "ui"]\n'
+                          f'hosts = ["localhost"]\nca_roots_file = "{ca}"\n')
+        runtime_config = custom
     cmd = [str(binary), "up", "-f", str(app / "spin.toml"), "--listen", f"127.0.0.1:{port}",
-           "--state-dir", str(state), "--runtime-config-file", str(app / "runtime-config" / "dev.toml")]
-    server = spawn(name, cmd, clean_env(**(storage or {})), workdir, port, "/opsml/healthcheck", timeout=600)
+           "--state-dir", str(state), "--runtime-config-file", str(runtime_config)]
+    server = spawn(name, cmd, clean_env(**storage), workdir, port, "/opsml/healthcheck", timeout=600)
     server.extra["db"] = state / "sqlite_db.db"
     return server
 
@@ -484,7 +510,7 @@ def ours_storage(services: Optional[Services], database: str) -> Optional[Dict[s
     return {"OPSML_DATABASE_URL": services.database(database),
             "OPSML_STORAGE_URI": f"s3://{services.bucket}/{database}",
             "OPSML_S3_ENDPOINT": services.endpoint, "OPSML_S3_ACCESS_KEY_ID": services.key_id,
-            "OPSML_S3_SECRET_ACCESS_KEY": services.secret}
+            "OPSML_S3_SECRET_ACCESS_KEY": services.secret, **({"CA": services.ca} if services.ca else {})}
 
 
 def find_spin() -> Optional[Tuple[Path, str]]:
@@ -649,11 +675,16 @@ class Runner:
         return self.measured(lambda: self._transfer(server, label, cmd))
 
     def _transfer(self, server: Server, label: str, cmd: List[str]) -> Dict[str, Any]:
+        cpu_before = cpu_seconds(server.proc.pid)
         with RssSampler(server.proc.pid) as sampler:
             proc = subprocess.run([str(TOOL), *cmd], capture_output=True, text=True)
+        cpu = cpu_seconds(server.proc.pid) - cpu_before
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
         result = json.loads(lines[-1]) if lines else {"mb_per_s": 0.0}
         result["peak_rss_mib"] = sampler.peak_mib
+        # What the server itself spent per GiB moved (not the S3 server, TLS terminator or client).
+        if result.get("bytes"):
+            result["cpu_s_per_gib"] = cpu / (result["bytes"] / (1 << 30))
         result["sampled_peak_rss_mib"] = sampler.peak_kib / 1024
         if proc.returncode != 0:
             self.failures.append(f"{server.name} {label}: {proc.stderr.strip()[-500:]}")
@@ -900,8 +931,10 @@ def table(results: Dict[str, Dict[str, Any]], conns: List[int], scale: Seed, big
                  (f"card create, {c} conn", "p50 ms", f"create_c{c}", "p50_ms"),
                  (f"card create, {c} conn", "p99 ms", f"create_c{c}", "p99_ms")]
     rows += [(f"{size} upload", "MB/s", "upload", "mb_per_s"),
+             (f"{size} upload", "server CPU s/GiB", "upload", "cpu_s_per_gib"),
              (f"{size} upload", "peak RSS MiB", "upload", "peak_rss_mib"),
              (f"{size} download", "MB/s", "download", "mb_per_s"),
+             (f"{size} download", "server CPU s/GiB", "download", "cpu_s_per_gib"),
              (f"{size} download", "peak RSS MiB", "download", "peak_rss_mib"),
              ("idle after seeding", "RSS MiB", "idle", "rss_mib")]
     scale_label = f"{len(scale.names) * len(scale.versions):,} cards / {len(scale.names):,} names"
@@ -1113,7 +1146,8 @@ def main() -> int:
         }
 
         for backend in args.backends:
-            services = Services(workdir / backend / "services") if backend != "embedded" else None
+            services = (Services(workdir / backend / "services", https=backend.endswith("https"))
+                        if backend != "embedded" else None)
             try:
                 measure_backend(r, args, app, binary, spin, services, only, seed, scale, big,
                                 workdir / backend, results[backend], info)
