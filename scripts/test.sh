@@ -52,6 +52,11 @@ suites() {
   fi
   cargo test -p e2e
   tests/python/run.sh
+  # The command-line client against this runtime (Spin 4 runs the server suites only).
+  if [ "$1" != spin4 ]; then
+    cargo test -p opsml-registry
+    E2E_SKIP_BUILD=1 crates/opsml-registry/tests/run.sh
+  fi
   local name="opsml-host"
   if [ "$1" != opsml-host ]; then name="$("${spin_cli[$1]}" --version)"; fi
   echo "test.sh: suites passed on $name, backend ${OPSML_TEST_BACKEND:-embedded}" >&2
@@ -61,6 +66,7 @@ suites() {
 # backends.
 cargo test
 OPSML_TEST_RUNTIME=opsml-host tests/python/run.sh
+OPSML_TEST_RUNTIME=opsml-host E2E_SKIP_BUILD=1 crates/opsml-registry/tests/run.sh
 for runtime in "${runtimes[@]:1}"; do (suites "$runtime"); done
 
 # The same suites on PostgreSQL + S3 and MySQL + S3 (the unit tests have no backend), and the S3

@@ -1,7 +1,7 @@
 //! Files: streamed multipart uploads, listing, existence, downloads with an `ETag`, and the
 //! refusals (paths outside a registry, missing `write_path`, truncated bodies, missing files).
 
-use e2e::harness::{blake3_of, detail, pseudo_random, Host, Multipart};
+use e2e::harness::{blake3_of, detail, pseudo_random, with_query, Host, Multipart};
 use serde_json::{json, Value};
 use std::io::Read;
 
@@ -350,4 +350,57 @@ fn a_client_that_disconnects_mid_download_leaves_the_host_serving() {
     let download = host.download_hashed(&path);
     assert_eq!((download.status, download.len), (200, len));
     assert_eq!(download.blake3, blake3_of(pseudo_random(3, len)).1);
+}
+
+/// `files/presigned` (what opsml-cli 0.5 and later ask for): with access control on, a signed
+/// URL that downloads its one file without credentials until it expires, and nothing else.
+#[test]
+fn presigned_urls_download_one_file_without_credentials() {
+    let admin = "an-admin-token-of-at-least-32-characters";
+    let host = Host::start(&[
+        ("OPSML_ADMIN_TOKEN", admin),
+        (
+            "OPSML_PRESIGNED_URL_SECRET",
+            "a-secret-of-at-least-thirty-two-characters",
+        ),
+    ]);
+    let bearer = format!("Bearer {admin}");
+    let auth = [("Authorization", bearer.as_str())];
+    let path = format!("{MODEL_ROOT}/test-repo/signed/v1.0.0/model.onnx");
+    let (status, body) = host.upload(&path, &b"onnx bytes"[..], 10, &auth);
+    assert_eq!(status, 200, "{body}");
+    let asked = host.request(
+        "GET",
+        &with_query(
+            "/opsml/files/presigned",
+            &[("path", path.as_str()), ("method", "GET")],
+        ),
+        &auth,
+        None,
+    );
+    assert_eq!(asked.status, 200, "{}", asked.text());
+    let url = asked.json()["url"].as_str().unwrap().to_string();
+    assert!(
+        url.starts_with(&format!(
+            "http://127.0.0.1:{}/opsml/files/download?",
+            host.port()
+        )),
+        "{url}"
+    );
+    let target = &url[url.find("/opsml/").unwrap()..];
+    let fetched = host.get(target);
+    assert_eq!(
+        (fetched.status, fetched.body.as_slice()),
+        (200, &b"onnx bytes"[..])
+    );
+    let other = target.replace("model.onnx", "other.onnx");
+    assert_eq!(host.get(&other).status, 403, "a changed path");
+    let plain = host.get(&with_query(
+        "/opsml/files/download",
+        &[("path", path.as_str())],
+    ));
+    assert_eq!(
+        plain.status, 401,
+        "without the signature, a login is needed"
+    );
 }

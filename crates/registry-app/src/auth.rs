@@ -8,9 +8,11 @@ use crate::deployment::Ctx;
 use crate::error::{AppError, Result};
 use crate::request::Head;
 use crate::settings;
-use registry_core::access::{self, AccessConfig, Authenticated, Failures, Identity};
+use registry_core::access::{self, AccessConfig, Authenticated, Failures, Grant, Identity, Scope};
 use registry_core::login::LoginRefusal;
+use registry_core::presigned;
 use registry_core::prod_token::PROD_TOKEN_HEADER;
+use registry_core::validate_prefix;
 use registry_store::tokens;
 
 pub fn authenticate(ctx: &Ctx, head: &Head) -> Result<Caller> {
@@ -89,4 +91,40 @@ fn client_address(head: &Head) -> String {
         Ok(socket) => socket.ip().to_string(),
         Err(_) => addr,
     }
+}
+
+/// The caller of a download that carries a signed URL's `signature` (see
+/// `registry_core::presigned`): allowed to read that one path, nothing else; `None` for a
+/// request without one.
+pub fn signed_download(ctx: &Ctx, head: &Head) -> Result<Option<Caller>> {
+    let Some(signature) = head.query_param("signature") else {
+        return Ok(None);
+    };
+    if head.path != "/opsml/files/download" {
+        return Err(AppError::new(
+            403,
+            "a signed URL opens only the download of its own path",
+        ));
+    }
+    let path = head.required_query("path")?;
+    let expires = head.required_query("expires")?;
+    presigned::verify(
+        &ctx.variable("presigned_url_secret"),
+        &path,
+        &expires,
+        &signature,
+        ctx.now_unix(),
+    )?;
+    let key = validate_prefix(&path)?;
+    Ok(Some(Caller {
+        identity: Identity::Token {
+            id: "signed-url".into(),
+            grant: Grant {
+                scope: Scope::Read,
+                repositories: Some(key.repository().map(str::to_string).into_iter().collect()),
+            },
+        },
+        request_id: ctx.new_id(),
+        prod_token: None,
+    }))
 }

@@ -13,6 +13,7 @@ use crate::request::{Answer, Body, Head, ResponseSink, READ_SIZE};
 use crate::settings::{self, UploadLimits};
 use registry_core::access::Scope;
 use registry_core::multipart::{boundary_from_content_type, Event, MultipartParser};
+use registry_core::presigned;
 use registry_core::range::{if_none_match, RangeRequest};
 use registry_core::write_path::{client_path, validate_read_path};
 use registry_core::zip::ZipWriter;
@@ -90,6 +91,53 @@ pub fn find(ctx: &Ctx, caller: &Caller, path: &str) -> Result<FileRecord> {
 pub fn of_card(ctx: &Ctx, caller: &Caller, card: &StoredCard) -> Result<Vec<FileRecord>> {
     caller.require(Scope::Read, Some(card.repository()))?;
     Ok(files::list(ctx.db()?, &card.folder())?)
+}
+
+/// `files/presigned`: a short-lived URL that downloads the file at `path` (what opsml-cli 0.5
+/// and later ask for before each download): a plain download URL while access control is off;
+/// with it on, signed so that it opens that one path without credentials until it expires.
+pub fn presign(ctx: &Ctx, caller: &Caller, head: &Head) -> Result<Value> {
+    let path = required_path(head.query_param("path"))?;
+    let method = head.query_param("method").unwrap_or_else(|| "GET".into());
+    if !method.eq_ignore_ascii_case("GET") {
+        return Err(AppError::unprocessable(format!(
+            "method {method:?}: only downloads (method=GET) are presigned here; upload through files/upload"
+        )));
+    }
+    // Read access, and a file that exists: a URL to nothing would be saved as the file.
+    find(ctx, caller, &path)?;
+    let mut url = format!(
+        "{}/opsml/files/download?path={}",
+        base_url(head),
+        registry_core::query::encode(&path)
+    );
+    if caller.identity != registry_core::access::Identity::Open {
+        let secret = ctx.variable("presigned_url_secret");
+        if secret.chars().count() < presigned::MIN_SECRET_CHARS {
+            return Err(presigned::PresignError::NoSecret.into());
+        }
+        let expires = ctx.now_unix() + presigned::LIFETIME_SECONDS;
+        let signature = presigned::sign(&secret, &path, expires);
+        url.push_str(&format!("&expires={expires}&signature={signature}"));
+    }
+    Ok(json!({ "url": url }))
+}
+
+/// The registry's own address as its client reaches it: a proxy's `X-Forwarded-Proto` and
+/// `X-Forwarded-Host` when there is one, else the request's own (`spin-full-url`, `Host`).
+fn base_url(head: &Head) -> String {
+    let full = head.header("spin-full-url").unwrap_or_default();
+    let (scheme, rest) = full.split_once("://").unwrap_or(("http", ""));
+    let authority = rest.split('/').next().unwrap_or_default();
+    let scheme = head
+        .header("x-forwarded-proto")
+        .filter(|p| p == "http" || p == "https")
+        .unwrap_or_else(|| scheme.to_string());
+    let authority = head
+        .header("x-forwarded-host")
+        .or_else(|| head.header("host"))
+        .unwrap_or_else(|| authority.to_string());
+    format!("{scheme}://{authority}")
 }
 
 /// Reads a whole stored file of at most `limit` bytes (a card's metadata or pickle).
@@ -311,9 +359,12 @@ pub fn download(
             body: Vec::new(),
         });
     }
-    // `start..end` (end exclusive) is what goes out.
-    let (status, start, end) = match RangeRequest::parse(head.header("range").as_deref(), file.size)
-    {
+    // `start..end` (end exclusive) is what goes out. A range is for the version the client
+    // has part of: with `If-Range` naming another version, the whole file goes out instead.
+    let range = head
+        .header("range")
+        .filter(|_| head.header("if-range").is_none_or(|tag| tag.trim() == etag));
+    let (status, start, end) = match RangeRequest::parse(range.as_deref(), file.size) {
         RangeRequest::Full => (200, 0, file.size),
         RangeRequest::Partial { start, end } => {
             headers.push((

@@ -4,7 +4,7 @@
 //! its request and writes the answer.
 
 use crate::admin::{self, AuditAsk};
-use crate::auth::authenticate;
+use crate::auth::{self, authenticate};
 use crate::deployment::Ctx;
 use crate::error::{AppError, Result};
 use crate::request::{json_body, Answer, Body, Head, Method, ResponseSink};
@@ -137,7 +137,10 @@ pub fn file_reads(ctx: &Ctx, head: &Head, sink: &mut dyn ResponseSink) -> Result
     if head.path == "/opsml/readyz" {
         return files::readiness(ctx);
     }
-    let caller = authenticate(ctx, head)?;
+    let caller = match auth::signed_download(ctx, head)? {
+        Some(caller) => caller,
+        None => authenticate(ctx, head)?,
+    };
     // Every route reads under `path`: `read` in its repository.
     let path = head.query_param("path");
     files::require_at(&caller, Scope::Read, path.as_deref())?;
@@ -150,6 +153,7 @@ pub fn file_reads(ctx: &Ctx, head: &Head, sink: &mut dyn ResponseSink) -> Result
         "/opsml/files/exists" => {
             Answer::json(json!({ "exists": files::exists(ctx, &caller, path)? }))
         }
+        "/opsml/files/presigned" => Answer::json(files::presign(ctx, &caller, head)?),
         _ => Err(not_found()),
     }
 }

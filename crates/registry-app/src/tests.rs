@@ -439,6 +439,20 @@ fn a_file_goes_up_streamed_and_comes_back_with_ranges_and_its_digest() {
         &[("if-none-match", &format!("\"{digest}\""))],
     );
     assert_eq!(unchanged.status, 304);
+    // A range of the version the client has; of another version (If-Range), the whole file.
+    let etag = format!("\"{digest}\"");
+    let resumed = download(
+        &registry,
+        PATH,
+        &[("range", "bytes=10-19"), ("if-range", &etag)],
+    );
+    assert_eq!(resumed.status, 206);
+    let changed = download(
+        &registry,
+        PATH,
+        &[("range", "bytes=10-19"), ("if-range", "\"older\"")],
+    );
+    assert_eq!((changed.status, changed.body.len()), (200, bytes.len()));
     let beyond = download(&registry, PATH, &[("range", "bytes=400000-")]);
     assert_eq!(beyond.status, 416);
     let info = get(
@@ -958,4 +972,87 @@ fn expired_tokens_and_repeated_failures_are_refused() {
     assert_eq!(whoami(&admin).status, 429);
     registry.advance_seconds(60);
     assert_eq!(whoami(&admin).status, 200);
+}
+
+#[test]
+fn presigned_urls_open_one_path_until_they_expire() {
+    let path = "opsml-root:/OPSML_MODEL_REGISTRY/r/m/v1.0.0/model.onnx";
+    let ask = |registry: &Registry, headers: &[(&str, &str)]| {
+        let mut all = vec![(
+            "spin-full-url",
+            "http://registry.internal:3000/opsml/files/presigned",
+        )];
+        all.extend_from_slice(headers);
+        get(
+            registry,
+            file_reads_json,
+            &format!(
+                "/opsml/files/presigned?path={}&method=GET",
+                registry_core::query::encode(path)
+            ),
+            &all,
+        )
+    };
+    // Access control off: a plain download URL on the registry's own address.
+    let open = Registry::new();
+    assert_eq!(upload(&open, path, b"onnx", &[]).status, 200);
+    let url = ask(&open, &[]).json()["url"].as_str().unwrap().to_string();
+    assert_eq!(
+        url,
+        "http://registry.internal:3000/opsml/files/download?path=opsml-root%3A%2FOPSML_MODEL_REGISTRY%2Fr%2Fm%2Fv1.0.0%2Fmodel.onnx"
+    );
+    assert_eq!(ask(&open, &[]).status, 200);
+    let missing = get(
+        &open,
+        file_reads_json,
+        "/opsml/files/presigned?path=opsml-root%3A/OPSML_MODEL_REGISTRY/r/m/v1.0.0/none",
+        &[],
+    );
+    assert_eq!(missing.status, 404, "no URL to a file that is not there");
+
+    // Access control on: signed, opens without credentials, that path only, until it expires.
+    let guarded = Registry::new().with(&[
+        ("admin_token", ADMIN),
+        (
+            "presigned_url_secret",
+            "a-secret-of-at-least-thirty-two-characters",
+        ),
+    ]);
+    let admin = format!("Bearer {ADMIN}");
+    assert_eq!(
+        upload(&guarded, path, b"onnx", &[("authorization", &admin)]).status,
+        200
+    );
+    assert_eq!(
+        ask(&guarded, &[]).status,
+        401,
+        "asking for a URL needs a login"
+    );
+    let url = ask(&guarded, &[("authorization", &admin)]).json()["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let target = &url[url.find("/opsml/").unwrap()..];
+    let fetched = guarded.call_streamed(file_reads, target, &[]);
+    assert_eq!(
+        (fetched.status, fetched.body.as_slice()),
+        (200, &b"onnx"[..])
+    );
+    let other = target.replace("model.onnx", "other.bin");
+    assert_eq!(guarded.call_streamed(file_reads, &other, &[]).status, 403);
+    let listing = target.replace("/opsml/files/download", "/opsml/files/list");
+    assert_eq!(guarded.call_streamed(file_reads, &listing, &[]).status, 403);
+    guarded.advance_seconds(15 * 60 + 1);
+    let expired = guarded.call_streamed(file_reads, target, &[]);
+    assert_eq!(expired.status, 403);
+    assert!(expired.detail().contains("expired"), "{}", expired.detail());
+    // No secret configured: refused, saying which setting.
+    let unsigned = Registry::new().with(&[("admin_token", ADMIN)]);
+    assert_eq!(
+        upload(&unsigned, path, b"onnx", &[("authorization", &admin)]).status,
+        200
+    );
+    let refused = ask(&unsigned, &[("authorization", &admin)]);
+    assert_eq!(refused.status, 500);
+    assert!(refused.detail().contains("presigned_url_secret"));
 }

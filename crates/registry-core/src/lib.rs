@@ -11,6 +11,7 @@ pub mod filter;
 pub mod login;
 pub mod multipart;
 pub mod naming;
+pub mod presigned;
 pub mod prod_token;
 pub mod query;
 pub mod range;

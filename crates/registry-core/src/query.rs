@@ -26,6 +26,20 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// A query value percent-encoded: letters, digits and `-._~` stay, everything else is `%XX`.
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
 /// Each `name=value` pair, in order, decoded (`None` for a pair that does not decode); a pair
 /// without `=` has an empty value.
 pub fn pairs(query: &str) -> impl Iterator<Item = Option<(String, String)>> + '_ {
@@ -55,6 +69,14 @@ pub fn first(query: &str, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_encode_and_decode_back() {
+        let path = "opsml-root:/OPSML_MODEL_REGISTRY/a b/ü+%/x.bin";
+        let encoded = encode(path);
+        assert_eq!(&encoded[..15], "opsml-root%3A%2");
+        assert_eq!(percent_decode(&encoded).as_deref(), Some(path));
+    }
 
     #[test]
     fn percent_decoding() {

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The opsml-registry CLI against what users run: the opsml 2.2.4 reference server with cards the
+# real Python client registered (copy from it to our registry, then load every card back from
+# ours with the same client), and opsml-cli 0.4.x's download-model beside ours.
+#
+#   crates/opsml-registry/tests/run.sh            # builds what it needs, then runs pytest
+#   crates/opsml-registry/tests/run.sh -k copy    # extra arguments go to pytest
+#
+# Its venv (${OPSML_CLI_PY_VENV:-$HOME/.cache/opsml-on-spin/registry-cli-venv}) is not the one
+# tests/python/run.sh makes: registering an ONNX model needs opsml's sklearn-onnx extra, which
+# needs NumPy 1.x (see tests/python/requirements.txt here). It is (re)installed only when missing
+# or when requirements.txt / constraints.txt change.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+
+here=crates/opsml-registry/tests/python
+venv="${OPSML_CLI_PY_VENV:-$HOME/.cache/opsml-on-spin/registry-cli-venv}"
+stamp="$venv/.opsml-registry-requirements"
+
+python="${PYTHON:-}"
+if [ -z "$python" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1; then python="$candidate"; break; fi
+  done
+fi
+if [ -z "$python" ]; then
+  echo "run.sh: no python3.11 (or python3) found; set PYTHON=/path/to/python3.11" >&2
+  exit 2
+fi
+
+want="$(cat "$here/requirements.txt" "$here/constraints.txt" | sha256sum | cut -d' ' -f1)"
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  echo "run.sh: installing the venv in $venv" >&2
+  rm -rf "$venv"
+  mkdir -p "$(dirname "$venv")"
+  "$python" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r "$here/requirements.txt" -c "$here/constraints.txt"
+  echo "$want" > "$stamp"
+fi
+
+# opsml-cli 0.7.1, the newest on PyPI, in a venv of its own (opsml 2.2.4 pins opsml-cli < 0.5):
+# it downloads through files/presigned.
+cli07="${OPSML_CLI_071_VENV:-$HOME/.cache/opsml-on-spin/opsml-cli-0.7.1-venv}"
+if [ ! -x "$cli07/bin/opsml-cli" ]; then
+  echo "run.sh: installing opsml-cli 0.7.1 in $cli07" >&2
+  rm -rf "$cli07"
+  "$python" -m venv "$cli07"
+  "$cli07/bin/python" -m pip install --quiet --disable-pip-version-check "opsml-cli==0.7.1"
+fi
+export OPSML_CLI_071="$cli07/bin/opsml-cli"
+
+# The CLI, the host and the components, built as the Rust end-to-end harness builds them (the
+# default members together, so wasmtime is compiled once). E2E_SKIP_BUILD=1 skips this.
+if [ "${E2E_SKIP_BUILD:-0}" = 0 ]; then
+  cargo build --quiet
+  components=()
+  for dir in components/*/; do
+    [ -f "$dir/Cargo.toml" ] && components+=(-p "$(basename "$dir")")
+  done
+  cargo build --quiet --target wasm32-wasip2 --release "${components[@]}"
+fi
+
+export PYTHONDONTWRITEBYTECODE=1
+status=0
+"$venv/bin/python" -m pytest "$here" -q -p no:cacheprovider "$@" || status=$?
+exit "$status"
