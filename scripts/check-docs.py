@@ -19,6 +19,8 @@ CHECKED = ["README.md", "deploy/README.md", "bench/README.md", "tests/python/REA
 # The README's level-2 sections a reader relies on, each matched by the start of its title.
 REQUIRED_SECTIONS = [
     "Quick start",
+    "In CI",
+    "Moving in from an opsml 2.x server",
     "Configuration per environment",
     "Access",
     "Deploying to Spin and SpinKube",

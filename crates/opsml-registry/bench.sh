@@ -4,8 +4,9 @@
 # ModelCard.download_model calls) and curl, on the same registry and the same files:
 #   - a 1 GiB model file (BENCH_BIG_MIB to change the size);
 #   - a model made of many small files (BENCH_SMALL_FILES of BENCH_SMALL_KIB KiB each).
-# Our registry runs on opsml-host with the embedded backend (SQLite + key-value chunks), on
-# loopback, sharing the machine's cores with the clients. Prints seconds (best of BENCH_RUNS),
+# Our registry runs on opsml-host, on loopback, sharing the machine's cores with the clients,
+# with the embedded backend (SQLite + key-value chunks), or with BENCH_BACKEND=postgres-s3 on
+# PostgreSQL + s3s-fs started by scripts/services.sh (runtime-config/staging.toml), as in the tests. Prints seconds (best of BENCH_RUNS),
 # MiB/s and peak RSS. No assertions: it fails only when a download fails or differs.
 #
 #   crates/opsml-registry/bench.sh
@@ -24,6 +25,11 @@ big_mib="${BENCH_BIG_MIB:-1024}"
 small_files="${BENCH_SMALL_FILES:-500}"
 small_kib="${BENCH_SMALL_KIB:-16}"
 runs="${BENCH_RUNS:-3}"
+backend="${BENCH_BACKEND:-embedded}"
+case "$backend" in
+  embedded|postgres-s3) ;;
+  *) echo "bench.sh: BENCH_BACKEND=$backend: expected embedded or postgres-s3" >&2; exit 2 ;;
+esac
 
 if [ "${E2E_SKIP_BUILD:-0}" = 0 ]; then
   cargo build --quiet
@@ -37,16 +43,30 @@ cli="$PWD/target/debug/opsml-registry"
 
 work="$(mktemp -d /tmp/opsml-registry-bench.XXXXXX)"
 host_pid=""
+services=""
 cleanup() {
   if [ -n "$host_pid" ]; then kill "$host_pid" 2>/dev/null || true; wait "$host_pid" 2>/dev/null || true; fi
+  if [ -n "$services" ]; then opsml_services_stop; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
+runtime_config=runtime-config/dev.toml
+backend_env=()
+if [ "$backend" = postgres-s3 ]; then
+  . scripts/services.sh
+  services=1
+  opsml_services_start s3 postgres
+  runtime_config=runtime-config/staging.toml
+  backend_env=(APP_ENV=staging "OPSML_DATABASE_URL=$OPSML_TEST_POSTGRES_URL/postgres"
+    "OPSML_STORAGE_URI=s3://$OPSML_TEST_S3_BUCKET/cli-bench" "OPSML_S3_ENDPOINT=$OPSML_TEST_S3_ENDPOINT"
+    "OPSML_S3_ACCESS_KEY_ID=$OPSML_TEST_S3_ACCESS_KEY_ID" "OPSML_S3_SECRET_ACCESS_KEY=$OPSML_TEST_S3_SECRET_ACCESS_KEY")
+fi
+
 port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 mkdir -p "$work/state"
-env -u OPSML_TRACKING_URI target/debug/opsml-host up -f spin.toml --listen "127.0.0.1:$port" \
-  --state-dir "$work/state" --runtime-config-file runtime-config/dev.toml > "$work/host.log" 2>&1 &
+env -u OPSML_TRACKING_URI "${backend_env[@]}" target/debug/opsml-host up -f spin.toml --listen "127.0.0.1:$port" \
+  --state-dir "$work/state" --runtime-config-file "$runtime_config" > "$work/host.log" 2>&1 &
 host_pid=$!
 url="http://127.0.0.1:$port"
 for _ in $(seq 1 600); do
@@ -155,4 +175,4 @@ for label in "big: opsml-registry pull" "big: opsml-registry pull --jobs 1" "big
   printf '%-44s %9s %10.0f %9s KiB\n' "$label" "${best[$label]}" "$(awk "BEGIN{print $size / ${best[$label]}}")" "${rss[$label]}"
 done
 printf '%-44s %9s %10s %9s KiB\n' "big: second pull (verify only, no bytes)" "${again% *}" "-" "${again#* }"
-echo "(${big_mib} MiB file; ${small_files} files of ${small_kib} KiB; opsml-host, embedded backend, loopback, $(nproc) cores)"
+echo "(${big_mib} MiB file; ${small_files} files of ${small_kib} KiB; opsml-host, $backend backend, loopback, $(nproc) cores)"

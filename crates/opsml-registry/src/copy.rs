@@ -73,6 +73,9 @@ struct CardReport {
     card_created: bool,
     files_copied: Vec<String>,
     bytes_copied: u64,
+    /// A dry run against a source that lists no sizes (opsml 2.2.4): `bytes_copied` is not
+    /// the size of what would be copied.
+    sizes_unknown: bool,
     files_present: usize,
     metrics_copied: usize,
     problems: Vec<String>,
@@ -87,7 +90,7 @@ impl CardReport {
             "outcome": self.outcome,
             "card_created": self.card_created,
             "files_copied": self.files_copied,
-            "bytes_copied": self.bytes_copied,
+            "bytes_copied": (!self.sizes_unknown).then_some(self.bytes_copied),
             "files_present": self.files_present,
             "metrics_copied": self.metrics_copied,
             "problems": self.problems,
@@ -187,12 +190,13 @@ pub fn run(args: &CopyArgs, settings: &Settings, quiet: bool) -> Result<()> {
     let with_problems = reports.iter().filter(|r| !r.problems.is_empty()).count();
     let files: usize = reports.iter().map(|r| r.files_copied.len()).sum();
     let bytes: u64 = reports.iter().map(|r| r.bytes_copied).sum();
+    let sizes_unknown = reports.iter().any(|r| r.sizes_unknown);
     let metrics: usize = reports.iter().map(|r| r.metrics_copied).sum();
     let summary = if args.dry_run {
         format!(
             "dry run: {planned} cards to copy, {present} already on the target, {skipped} to skip; \
              {files} files ({}) and {metrics} metrics to copy",
-            human_bytes(bytes)
+            size_of(bytes, sizes_unknown)
         )
     } else if copied == 0 && skipped == 0 && with_problems == 0 {
         format!("nothing to copy: all {present} cards are on the target already")
@@ -231,6 +235,15 @@ pub fn run(args: &CopyArgs, settings: &Settings, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+/// A size for people; the source may not list sizes (opsml 2.2.4's server lists only paths).
+fn size_of(bytes: u64, unknown: bool) -> String {
+    if unknown {
+        "size not listed by the source".into()
+    } else {
+        human_bytes(bytes)
+    }
+}
+
 fn describe(report: &CardReport, dry_run: bool) -> String {
     let mut line = match report.outcome {
         "present" => format!("present  {}", report.label),
@@ -240,7 +253,7 @@ fn describe(report: &CardReport, dry_run: bool) -> String {
             if dry_run { "would copy" } else { "copied  " },
             report.label,
             report.files_copied.len(),
-            human_bytes(report.bytes_copied),
+            size_of(report.bytes_copied, report.sizes_unknown),
             if report.card_created { ", card" } else { "" },
             if report.metrics_copied > 0 {
                 format!(", {} metrics", report.metrics_copied)
@@ -375,6 +388,7 @@ fn copy_card(
         report.card_created = !card_exists;
         report.files_copied = to_copy.iter().map(|f| f.path.clone()).collect();
         report.bytes_copied = to_copy.iter().filter_map(|f| f.size).sum();
+        report.sizes_unknown = to_copy.iter().any(|f| f.size.is_none());
         report.metrics_copied = metrics_missing.len();
         return Ok(report);
     }
