@@ -266,25 +266,17 @@ pub struct HashedDownload {
     pub prefix: Vec<u8>,
 }
 
-/// Percent-encodes a query component (everything but RFC 3986 unreserved characters), as
-/// httpx does for `params=`: `opsml-root:/A/b` → `opsml-root%3A%2FA%2Fb`.
-pub fn encode_query_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// `path?k1=v1&k2=v2` with the keys and values percent-encoded.
 pub fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
     let query: Vec<String> = pairs
         .iter()
-        .map(|(k, v)| format!("{}={}", encode_query_value(k), encode_query_value(v)))
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                registry_core::query::encode(k),
+                registry_core::query::encode(v)
+            )
+        })
         .collect();
     if query.is_empty() {
         path.to_string()

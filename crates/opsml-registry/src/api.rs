@@ -2,6 +2,8 @@
 
 use crate::fail::{Failure, Result};
 use crate::http::Remote;
+use clap::Args;
+use registry_core::RegistryType;
 use serde_json::{json, Map, Value};
 
 /// The registries in the order `copy` writes them, so that the cards a card names exist
@@ -10,20 +12,14 @@ pub const REGISTRIES: [&str; 6] = ["project", "data", "run", "model", "pipeline"
 
 /// The storage folder of a registry (`opsml-root:/<folder>/<repository>/<name>/v<version>`).
 pub fn registry_folder(registry: &str) -> Result<&'static str> {
-    Ok(match registry {
-        "project" => "OPSML_PROJECT_REGISTRY",
-        "data" => "OPSML_DATA_REGISTRY",
-        "run" => "OPSML_RUN_REGISTRY",
-        "model" => "OPSML_MODEL_REGISTRY",
-        "pipeline" => "OPSML_PIPELINE_REGISTRY",
-        "audit" => "OPSML_AUDIT_REGISTRY",
-        other => {
-            return Err(Failure::usage(format!(
-                "unknown registry {other:?}: expected one of {}",
+    RegistryType::parse(registry)
+        .map(RegistryType::storage_folder)
+        .map_err(|_| {
+            Failure::usage(format!(
+                "unknown registry {registry:?}: expected one of {}",
                 REGISTRIES.join(", ")
-            )))
-        }
-    })
+            ))
+        })
 }
 
 /// A card's record as the server lists it (every column).
@@ -76,6 +72,37 @@ impl Card {
             self.version(),
             self.uid()
         )
+    }
+}
+
+/// The flags that pick cards, shared by every command that reads them.
+#[derive(Args, Clone, Debug)]
+pub struct CardFilter {
+    /// Card name
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Card repository
+    #[arg(long)]
+    pub repository: Option<String>,
+    /// Version, or a range the server resolves: 1, 1.2, ~1.2.3, ^1.0.0
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Card uid
+    #[arg(long)]
+    pub uid: Option<String>,
+}
+
+impl CardFilter {
+    /// The query for these cards in `registry`, nothing else set.
+    pub fn query(&self, registry: String) -> CardQuery {
+        CardQuery {
+            registry,
+            name: self.name.clone(),
+            repository: self.repository.clone(),
+            version: self.version.clone(),
+            uid: self.uid.clone(),
+            ..CardQuery::default()
+        }
     }
 }
 

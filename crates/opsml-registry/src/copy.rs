@@ -8,7 +8,7 @@
 //! name and version exist there with another uid, or a file there with other bytes, is
 //! reported and skipped (exit 7).
 
-use crate::api::{self, Card, CardQuery, Digest, RemoteFile};
+use crate::api::{self, Card, CardFilter, CardQuery, Digest, RemoteFile};
 use crate::digest;
 use crate::fail::{Failure, Kind, Result};
 use crate::http::{classify, Attempt, Credentials, Remote, Settings};
@@ -36,18 +36,8 @@ pub struct CopyArgs {
     /// One registry (model, data, run, pipeline, audit, project) or "all"
     #[arg(long, default_value = "all")]
     pub registry: String,
-    /// Only cards of this repository
-    #[arg(long)]
-    pub repository: Option<String>,
-    /// Only cards of this name
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Only versions in this range (1, ~1.2, ^1.0.0, 1.2.3)
-    #[arg(long)]
-    pub version: Option<String>,
-    /// Only the card with this uid
-    #[arg(long)]
-    pub uid: Option<String>,
+    #[command(flatten)]
+    pub cards: CardFilter,
     /// Print what would be copied, and copy nothing
     #[arg(long = "dry-run")]
     pub dry_run: bool,
@@ -157,18 +147,8 @@ pub fn run(args: &CopyArgs, settings: &Settings, quiet: bool) -> Result<()> {
     let started = Instant::now();
     let mut reports = Vec::new();
     for registry in registries(&args.registry)? {
-        let cards = api::list_cards(
-            &source,
-            &CardQuery {
-                registry: registry.clone(),
-                name: args.name.clone(),
-                repository: args.repository.clone(),
-                version: args.version.clone(),
-                uid: args.uid.clone(),
-                ..CardQuery::default()
-            },
-        )
-        .map_err(|f| f.context(format!("listing the source's {registry} cards")))?;
+        let cards = api::list_cards(&source, &args.cards.query(registry.clone()))
+            .map_err(|f| f.context(format!("listing the source's {registry} cards")))?;
         // Oldest first, so that versions arrive on the target in the order they were made.
         let mut cards = cards;
         cards.reverse();

@@ -133,9 +133,9 @@ impl Remote {
         let mut url = format!("{}/opsml/{route}", self.base);
         for (i, (key, value)) in query.iter().enumerate() {
             url.push(if i == 0 { '?' } else { '&' });
-            url.push_str(&encode_query(key));
+            url.push_str(&registry_core::query::encode(key));
             url.push('=');
-            url.push_str(&encode_query(value));
+            url.push_str(&registry_core::query::encode(value));
         }
         url
     }
@@ -302,19 +302,6 @@ fn snippet(bytes: &[u8]) -> String {
     }
 }
 
-/// Everything but RFC 3986's unreserved characters percent-encoded, as httpx does.
-pub fn encode_query(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// 250 ms doubling per failure up to 10 s, each wait drawn between half and all of it, so that
 /// many clients that failed together do not come back together.
 pub fn backoff(failures: u32) -> Duration {
@@ -346,14 +333,6 @@ fn jitter() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn query_values_are_encoded_as_the_python_client_does() {
-        assert_eq!(
-            encode_query("opsml-root:/A/b c"),
-            "opsml-root%3A%2FA%2Fb%20c"
-        );
-    }
 
     #[test]
     fn backoff_grows_and_stays_bounded() {

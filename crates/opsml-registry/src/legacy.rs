@@ -2,7 +2,7 @@
 //! swap the binary: `list-cards`, `download-model-metadata`, `download-model`,
 //! `get-model-metrics`. Downloads go through the verified, atomic transfer of `pull`.
 
-use crate::api::{self, registry_folder, CardQuery};
+use crate::api::{self, registry_folder, CardFilter, CardQuery};
 use crate::fail::{Failure, Kind, Result};
 use crate::http::Remote;
 use crate::pull::{lock_folder, print_summary};
@@ -22,18 +22,8 @@ pub struct ListCardsArgs {
     /// Name of the registry (data, model, run, pipeline, audit, project)
     #[arg(long)]
     pub registry: String,
-    /// Name given to a card
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Repository name
-    #[arg(long)]
-    pub repository: Option<String>,
-    /// Card version (or range: 1, ~1.2, ^1.0.0)
-    #[arg(long)]
-    pub version: Option<String>,
-    /// Card uid
-    #[arg(long)]
-    pub uid: Option<String>,
+    #[command(flatten)]
+    pub cards: CardFilter,
     /// Card limit
     #[arg(long)]
     pub limit: Option<i16>,
@@ -54,18 +44,8 @@ pub struct ListCardsArgs {
 /// Which model card: opsml-cli's four flags.
 #[derive(Args, Clone)]
 pub struct ModelSelector {
-    /// Name given to card
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Card version
-    #[arg(long)]
-    pub version: Option<String>,
-    /// Card repository
-    #[arg(long)]
-    pub repository: Option<String>,
-    /// Card uid
-    #[arg(long)]
-    pub uid: Option<String>,
+    #[command(flatten)]
+    pub card: CardFilter,
     /// Ignore release candidates
     #[arg(long = "ignore_release_candidate")]
     pub ignore_release_candidates: bool,
@@ -124,15 +104,11 @@ pub fn list_cards(remote: &Remote, args: &ListCardsArgs) -> Result<()> {
     let cards = api::list_cards(
         remote,
         &CardQuery {
-            registry: args.registry.clone(),
-            name: args.name.clone(),
-            repository: args.repository.clone(),
-            version: args.version.clone(),
-            uid: args.uid.clone(),
             limit: args.limit.map(i64::from),
             tags,
             max_date: args.max_date.clone(),
             ignore_release_candidates: args.ignore_release_candidates,
+            ..args.cards.query(args.registry.clone())
         },
     )?;
     let rows: Vec<Vec<String>> = cards
@@ -161,8 +137,9 @@ pub fn list_cards(remote: &Remote, args: &ListCardsArgs) -> Result<()> {
 
 /// opsml-cli's rule: a uid alone, or a name, repository and/or version without a uid.
 fn check_selector(model: &ModelSelector) -> Result<()> {
-    let has_common = model.name.is_some() || model.version.is_some() || model.repository.is_some();
-    if has_common == model.uid.is_some() {
+    let card = &model.card;
+    let has_common = card.name.is_some() || card.version.is_some() || card.repository.is_some();
+    if has_common == card.uid.is_some() {
         return Err(Failure::usage(
             "Please provide either a uid or a name, repository, and version",
         ));
@@ -174,10 +151,10 @@ fn check_selector(model: &ModelSelector) -> Result<()> {
 fn model_metadata(remote: &Remote, model: &ModelSelector) -> Result<Map<String, Value>> {
     check_selector(model)?;
     let request = json!({
-        "name": model.name,
-        "version": model.version,
-        "repository": model.repository,
-        "uid": model.uid,
+        "name": model.card.name,
+        "version": model.card.version,
+        "repository": model.card.repository,
+        "uid": model.card.uid,
         "ignore_release_candidates": model.ignore_release_candidates,
     });
     let answer = remote.post_json("models/metadata", &request)?;

@@ -1,6 +1,6 @@
 //! `ls`: cards and their versions, for people (a table) and scripts (`--json`).
 
-use crate::api::{self, CardQuery, REGISTRIES};
+use crate::api::{self, CardFilter, CardQuery, REGISTRIES};
 use crate::fail::Result;
 use crate::http::Remote;
 use crate::table;
@@ -12,18 +12,8 @@ pub struct LsArgs {
     /// A registry (model, data, run, pipeline, audit, project) or "all"
     #[arg(long, default_value = "model")]
     pub registry: String,
-    /// Only this repository
-    #[arg(long)]
-    pub repository: Option<String>,
-    /// Only cards of this name
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Only versions in this range (1, ~1.2, ^1.0.0, 1.2.3)
-    #[arg(long)]
-    pub version: Option<String>,
-    /// Only the card with this uid
-    #[arg(long)]
-    pub uid: Option<String>,
+    #[command(flatten)]
+    pub cards: CardFilter,
     /// At most this many cards per registry
     #[arg(long)]
     pub limit: Option<i64>,
@@ -48,13 +38,8 @@ pub fn run(remote: &Remote, args: &LsArgs) -> Result<()> {
         cards.extend(api::list_cards(
             remote,
             &CardQuery {
-                registry,
-                name: args.name.clone(),
-                repository: args.repository.clone(),
-                version: args.version.clone(),
-                uid: args.uid.clone(),
                 limit: args.limit,
-                ..CardQuery::default()
+                ..args.cards.query(registry)
             },
         )?);
     }

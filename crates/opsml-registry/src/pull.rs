@@ -1,7 +1,7 @@
 //! `pull`: every file of a card into a folder, keeping the card's layout; `--json` prints a
 //! manifest that `--locked` checks a later pull against.
 
-use crate::api::{self, Algorithm, Card, CardQuery, Digest};
+use crate::api::{self, Algorithm, Card, CardFilter, CardQuery, Digest};
 use crate::fail::{Failure, Result};
 use crate::http::Remote;
 use crate::legacy::{model_uris, opsml_cli_metadata};
@@ -18,18 +18,8 @@ pub struct PullArgs {
     /// Registry of the card: model, data, run, pipeline, audit, project
     #[arg(long, default_value = "model")]
     pub registry: String,
-    /// Card name
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Card repository
-    #[arg(long)]
-    pub repository: Option<String>,
-    /// Version, or a range the server resolves to its highest match: 1, 1.2, ~1.2.3, ^1.0.0
-    #[arg(long)]
-    pub version: Option<String>,
-    /// Card uid (instead of name, repository and version)
-    #[arg(long)]
-    pub uid: Option<String>,
+    #[command(flatten)]
+    pub card: CardFilter,
     /// Ignore release candidates when resolving the version
     #[arg(long = "ignore_release_candidate")]
     pub ignore_release_candidates: bool,
@@ -281,8 +271,8 @@ pub fn run(remote: &Remote, args: &PullArgs, quiet: bool) -> Result<()> {
         return Err(Failure::usage("--chunk-size must be at least 1 (MiB)"));
     }
     let locked = args.locked.as_deref().map(read_locked).transpose()?;
-    let by_flags = args.uid.is_some() || args.name.is_some();
-    if args.uid.is_some() && (args.name.is_some() || args.version.is_some()) {
+    let by_flags = args.card.uid.is_some() || args.card.name.is_some();
+    if args.card.uid.is_some() && (args.card.name.is_some() || args.card.version.is_some()) {
         return Err(Failure::usage(
             "give either --uid, or --name (with --repository and --version), not both",
         ));
@@ -292,24 +282,20 @@ pub fn run(remote: &Remote, args: &PullArgs, quiet: bool) -> Result<()> {
             "which card? give --uid, or --name with --repository and --version (a range works: ~1.2)",
         ));
     }
-    if args.name.is_none() && (args.repository.is_some() || args.version.is_some()) {
+    if args.card.name.is_none() && (args.card.repository.is_some() || args.card.version.is_some()) {
         return Err(Failure::usage("--repository and --version need --name"));
     }
     let (registry, uid) = match (&locked, by_flags) {
         // A manifest alone names its card by uid.
         (Some(l), false) => (l.registry.clone(), Some(l.uid.clone())),
-        _ => (args.registry.clone(), args.uid.clone()),
+        _ => (args.registry.clone(), args.card.uid.clone()),
     };
     let card = api::find_card(
         remote,
         &CardQuery {
-            registry,
             uid,
-            name: args.name.clone(),
-            repository: args.repository.clone(),
-            version: args.version.clone(),
             ignore_release_candidates: args.ignore_release_candidates,
-            ..CardQuery::default()
+            ..args.card.query(registry)
         },
     )?;
     let folder = card.folder()?;

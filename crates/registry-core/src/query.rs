@@ -76,6 +76,8 @@ mod tests {
         let encoded = encode(path);
         assert_eq!(&encoded[..15], "opsml-root%3A%2");
         assert_eq!(percent_decode(&encoded).as_deref(), Some(path));
+        // As the opsml client (httpx) encodes a query value: a space is %20, `/` and `:` escaped.
+        assert_eq!(encode("opsml-root:/A/b c"), "opsml-root%3A%2FA%2Fb%20c");
     }
 
     #[test]
