@@ -243,6 +243,19 @@ pub struct RemoteFile {
     pub digest: Option<Digest>,
 }
 
+/// Every metric record of a run (`POST metrics`, as the Python client reads them).
+pub fn run_metrics(remote: &Remote, run_uid: &str) -> Result<Vec<Value>> {
+    let answer = remote.post_json(
+        "metrics",
+        &json!({"run_uid": run_uid, "name": null, "names_only": false}),
+    )?;
+    Ok(answer
+        .get("metric")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default())
+}
+
 /// The files under `path`. Uses `files/list/info` (size and digest of each); a server without
 /// that route (opsml 2.2.4 answers 404 or 405) is asked `files/list`, and its files have
 /// neither.

@@ -459,17 +459,7 @@ fn collect_paths(value: &Value, key: &str, found: &mut Vec<String>) {
 
 /// Metrics of a run on the source that the target lacks (compared as whole records).
 fn missing_metrics(source: &Remote, target: &Remote, run_uid: &str) -> Result<Vec<Value>> {
-    let read = |remote: &Remote| -> Result<Vec<Value>> {
-        let answer = remote.post_json(
-            "metrics",
-            &json!({"run_uid": run_uid, "name": null, "names_only": false}),
-        )?;
-        Ok(answer
-            .get("metric")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default())
-    };
+    let read = |remote: &Remote| api::run_metrics(remote, run_uid);
     let key = |m: &Value| {
         json!([
             m.get("name"),

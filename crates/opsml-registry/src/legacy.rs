@@ -393,17 +393,7 @@ pub fn download_model(remote: &Remote, args: &DownloadModelArgs, quiet: bool) ->
 }
 
 pub fn model_metrics(remote: &Remote, args: &MetricsArgs) -> Result<()> {
-    let metrics = |run_uid: &str| -> Result<Vec<Value>> {
-        let answer = remote.post_json(
-            "metrics",
-            &json!({"run_uid": run_uid, "name": null, "names_only": false}),
-        )?;
-        Ok(answer
-            .get("metric")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default())
-    };
+    let metrics = |run_uid: &str| api::run_metrics(remote, run_uid);
     let mut found = metrics(&args.uid)?;
     if found.is_empty() {
         // opsml-cli passes the uid as a run uid; a model card's uid leads to its run.
