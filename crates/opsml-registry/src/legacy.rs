@@ -393,24 +393,34 @@ pub fn download_model(remote: &Remote, args: &DownloadModelArgs, quiet: bool) ->
 }
 
 pub fn model_metrics(remote: &Remote, args: &MetricsArgs) -> Result<()> {
-    let metrics = |run_uid: &str| api::run_metrics(remote, run_uid);
-    let mut found = metrics(&args.uid)?;
-    if found.is_empty() {
-        // opsml-cli passes the uid as a run uid; a model card's uid leads to its run.
-        let model = api::list_cards(
+    let by_uid = |registry: &str| {
+        api::list_cards(
             remote,
             &CardQuery {
-                registry: "model".into(),
+                registry: registry.into(),
                 uid: Some(args.uid.clone()),
                 ..CardQuery::default()
             },
-        )?;
-        if let Some(run) = model
+        )
+    };
+    let mut found = api::run_metrics(remote, &args.uid)?;
+    if found.is_empty() {
+        // opsml-cli passes the uid as a run uid; a model card's uid leads to its run. A run
+        // without metrics prints an empty table; a uid of neither is not found (exit 3).
+        let model = by_uid("model")?;
+        match model
             .first()
             .and_then(|m| m.fields.get("runcard_uid"))
             .and_then(Value::as_str)
         {
-            found = metrics(run)?;
+            Some(run) => found = api::run_metrics(remote, run)?,
+            None if model.is_empty() && by_uid("run")?.is_empty() => {
+                return Err(Failure::not_found(format!(
+                    "no run card and no model card has uid {}",
+                    args.uid
+                )))
+            }
+            None => {}
         }
     }
     let show = |v: Option<&Value>| match v {

@@ -353,3 +353,47 @@ fn a_copy_killed_half_way_finishes_on_the_next_run_with_nothing_duplicated() {
     run_expect(&args, &[], 0);
     assert_same_registries(&source, &target);
 }
+
+/// `get-model-metrics` (opsml-cli's command, shares this file's seed): a run's metrics by the
+/// run's uid, the same through a model card's uid, and a uid of neither is not found.
+#[test]
+fn get_model_metrics_reads_a_runs_metrics_and_follows_a_model_to_its_run() {
+    let host = Host::start(&[]);
+    seed(&host);
+    let url = host.url("");
+    let env = [("OPSML_TRACKING_URI", url.as_str())];
+    let by_run = run_expect(&["get-model-metrics", "--uid", RUN_UID], &env, 0);
+    let table = String::from_utf8(by_run.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|line| {
+            line.split('│')
+                .map(str::trim)
+                .filter(|cell| !cell.is_empty())
+                .collect()
+        })
+        .filter(|cells: &Vec<&str>| cells.len() == 4)
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ["metric", "value", "step", "timestamp"],
+            ["acc", "0.9", "None", "1790000000"],
+            ["loss", "0.5", "1", "None"],
+            ["loss", "0.25", "2", "None"],
+        ],
+        "{table}"
+    );
+    let by_model = run_expect(&["get-model-metrics", "--uid", MODEL_UID], &env, 0);
+    assert_eq!(String::from_utf8(by_model.stdout).unwrap(), table);
+    let unknown = run_expect(
+        &[
+            "get-model-metrics",
+            "--uid",
+            "0123456789abcdef0123456789abcdef",
+        ],
+        &env,
+        EXIT_NOT_FOUND,
+    );
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no run card and no model card"));
+}
