@@ -111,17 +111,28 @@ fn an_unreachable_object_store_names_the_endpoint() {
     nothing_lost(host, &digest);
 }
 
-/// A server that accepts connections and reads what is sent, and never answers.
+/// A server that accepts connections and never reads or answers: with a 4 KiB receive window,
+/// a large body stops at the sender's buffers, so the runtime gives up on the answer while the
+/// body is still being written.
 fn silent_server() -> std::net::SocketAddr {
+    use std::os::fd::AsRawFd;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let window: libc::c_int = 4096;
+    // Accepted connections inherit the listener's buffer size, and a set size is not tuned up.
+    let set = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&window as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0, "SO_RCVBUF: {}", std::io::Error::last_os_error());
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
-        for connection in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut connection = connection;
-                let _ = std::io::copy(&mut connection, &mut std::io::sink());
-            });
-        }
+        // Held open until the test ends.
+        let _connections: Vec<_> = listener.incoming().flatten().collect();
     });
     addr
 }
@@ -138,8 +149,13 @@ fn an_object_store_that_never_answers_fails_the_request_in_time() {
         ("OPSML_S3_READ_TIMEOUT", "2"),
     ]);
     let fresh = "opsml-root:/OPSML_MODEL_REGISTRY/team/m/v1.1.0/model.bin";
-    // A single PUT, then a multipart upload's first request, then a download's first range.
-    for (what, len) in [("a small upload", 1000), ("a multipart upload", LEN)] {
+    // A single PUT whose body is sent whole, one whose body the store stops taking, a
+    // multipart upload's first request, then a download's first range.
+    for (what, len) in [
+        ("a small upload", 1000),
+        ("a 7 MiB upload", 7 << 20),
+        ("a multipart upload", LEN),
+    ] {
         let started = std::time::Instant::now();
         let (status, body) = host.upload(fresh, pseudo_random(5, len), len, &[]);
         let took = started.elapsed();

@@ -285,6 +285,14 @@ impl S3Store {
             Some(Ok(Ok(answer))) => return Ok(answer),
             other => other,
         };
+        // A limit that ran out is the cause even when the body could not be sent: the runtime
+        // closes the body when it stops waiting (a loaded machine can still be writing then).
+        if let Some(Ok(Err(
+            e @ (ErrorCode::ConnectionTimeout | ErrorCode::ConnectionReadTimeout),
+        ))) = answer
+        {
+            return Err(self.transport_failed("answer", e));
+        }
         if let Err(e) = sent {
             // The connection closed under the body with no answer read: a server that refuses
             // a request (bad credentials, say) may answer and close before reading the body,
