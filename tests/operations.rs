@@ -75,21 +75,24 @@ fn metrics_and_access_log_describe_each_request_and_hold_no_secret() {
     assert_eq!(reply.status, 404);
     let request_id = reply.headers.get("x-request-id").unwrap().to_string();
 
-    // The client has its last byte before the instance that sent it has returned: wait for
-    // the host to count it free.
+    // The client has its last byte before the instance that sent it has returned, and before
+    // the host has seen the body end (which is when it counts the request): wait for both.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let text = loop {
         let (status, text) = scrape(metrics, "/metrics");
         assert_eq!(status, 200);
-        if text
-            .lines()
-            .any(|line| line == "opsml_host_instances_in_use 0")
-        {
+        let settled = [
+            "opsml_host_instances_in_use 0",
+            "opsml_host_http_requests_in_flight 0",
+        ]
+        .iter()
+        .all(|gauge| text.lines().any(|line| line == *gauge));
+        if settled {
             break text;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "an instance stayed in use:\n{text}"
+            "an instance or a request stayed in use:\n{text}"
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     };
