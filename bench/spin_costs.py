@@ -40,6 +40,8 @@ PROBE_ROUTES = [
     ("key-value open + 1 get", "/kv?n=1", 1),
     ("key-value open + 10 gets", "/kv?n=10", 10),
 ]
+# Connections for the concurrent-write figure: the benchmark's creates at 16 connections.
+WRITERS = 16
 # The registry's own requests, for scale.
 APP_ROUTES = [
     ("registry: GET healthcheck (3 variables)", "GET", "/opsml/healthcheck", None),
@@ -94,14 +96,14 @@ def stop(proc) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def load(port: int, method: str, path: str, body, duration: float, workdir: Path) -> dict:
+def load(port: int, method: str, path: str, body, duration: float, workdir: Path, connections: int = 1) -> dict:
     line = {"method": method, "path": path}
     if body is not None:
         line["json"] = body
     requests = workdir / "requests.jsonl"
     requests.write_text(json.dumps(line) + "\n")
     run = subprocess.run([str(TOOL), "load", "--base", f"http://127.0.0.1:{port}", "--requests-file",
-                          str(requests), "--connections", "1", "--duration", str(duration), "--warmup", "1"],
+                          str(requests), "--connections", str(connections), "--duration", str(duration), "--warmup", "1"],
                          capture_output=True, text=True)
     if run.returncode != 0:
         sys.exit(f"spin_costs: load {path}: {run.stderr[-500:]}")
@@ -139,6 +141,7 @@ probe = "{{{{ probe }}}}"
 """)
     p50 = {}  # (label, runtime) -> ms
     rate = {}
+    concurrent_writes = {}  # runtime -> the load result of /sqlite-write at WRITERS connections
     try:
         for runtime in runtimes:
             binary = runtime_binary(runtime)
@@ -149,6 +152,12 @@ probe = "{{{{ probe }}}}"
                     p50[label, runtime], rate[label, runtime] = r["p50_ms"], r["rate"]
                     print(f"[spin_costs] {runtime:10} {label:36} p50 {r['p50_ms']:.3f} ms  {r['rate']:.0f}/s",
                           file=sys.stderr)
+                # Concurrent writers, as in the benchmark's creates at 16 connections, with no
+                # registry code in the way: what the runtime's SQLite makes them wait.
+                r = load(port, "GET", "/sqlite-write", None, args.duration, workdir, WRITERS)
+                concurrent_writes[runtime] = r
+                print(f"[spin_costs] {runtime:10} /sqlite-write x{WRITERS:<31} p99 {r['p99_ms']:.1f} ms  "
+                      f"{r['rate']:.0f}/s", file=sys.stderr)
             finally:
                 stop(proc)
             proc, port = start(binary, ROOT / "spin.toml", workdir)
@@ -177,6 +186,13 @@ probe = "{{{{ probe }}}}"
             cells = " | ".join(f"{(p50[label, r] - p50['instance + response', r]) * 1000 / calls:.0f} µs"
                                for r in runtimes)
             print(f"| {label} | {cells} |")
+    print()
+    print(f"| a write transaction, {WRITERS} connections | " + " | ".join(runtimes) + " |")
+    print("| --- |" + " ---: |" * len(runtimes))
+    for unit, field, spec in (("writes/s", "rate", ",.0f"), ("p50 ms", "p50_ms", ".1f"),
+                              ("p99 ms", "p99_ms", ".1f")):
+        cells = " | ".join(format(concurrent_writes[r][field], spec) for r in runtimes)
+        print(f"| {unit} | {cells} |")
     return 0
 
 
