@@ -11,16 +11,15 @@
 #
 #   crates/opsml-registry/bench.sh
 #
-# Needs the venv of crates/opsml-registry/tests/run.sh (run that once: it has opsml 2.2.4 and
-# opsml-cli 0.4.x) and builds the workspace's default members first (E2E_SKIP_BUILD=1 skips it).
+# Uses the venv of crates/opsml-registry/tests/run.sh (opsml 2.2.4 and opsml-cli 0.4.x),
+# installing it when missing, and builds the workspace's default members first
+# (E2E_SKIP_BUILD=1 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 venv="${OPSML_CLI_PY_VENV:-$HOME/.cache/opsml-on-spin/registry-cli-venv}"
-if [ ! -x "$venv/bin/opsml-cli" ]; then
-  echo "bench.sh: $venv has no opsml-cli: run crates/opsml-registry/tests/run.sh once first" >&2
-  exit 2
-fi
+. scripts/venv.sh
+opsml_venv "$venv" crates/opsml-registry/tests/python
 big_mib="${BENCH_BIG_MIB:-1024}"
 small_files="${BENCH_SMALL_FILES:-500}"
 small_kib="${BENCH_SMALL_KIB:-16}"

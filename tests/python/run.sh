@@ -15,31 +15,8 @@ cd "$(dirname "$0")/../.."
 
 here=tests/python
 venv="${OPSML_PY_VENV:-$HOME/.cache/opsml-on-spin/venv}"
-stamp="$venv/.opsml-on-spin-requirements"
-
-python="${PYTHON:-}"
-if [ -z "$python" ]; then
-  for candidate in python3.11 python3; do
-    if command -v "$candidate" >/dev/null 2>&1; then python="$candidate"; break; fi
-  done
-fi
-if [ -z "$python" ]; then
-  echo "run.sh: no python3.11 (or python3) found; set PYTHON=/path/to/python3.11" >&2
-  exit 2
-fi
-
-want="$(cat "$here/requirements.txt" "$here/constraints.txt" | sha256sum | cut -d' ' -f1)"
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-  echo "run.sh: installing the venv in $venv" >&2
-  started=$(date +%s)
-  rm -rf "$venv"
-  mkdir -p "$(dirname "$venv")"
-  "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -r "$here/requirements.txt" -c "$here/constraints.txt"
-  echo "$want" > "$stamp"
-  echo "run.sh: venv installed in $(( $(date +%s) - started )) s" >&2
-fi
+. scripts/venv.sh
+opsml_venv "$venv" "$here"
 
 # OPSML_TEST_RUNTIME=spin serves the same components with real Spin instead of opsml-host.
 needed=(target/wasm32-wasip2/release/get_card.wasm)

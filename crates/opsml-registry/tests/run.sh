@@ -15,29 +15,8 @@ cd "$(dirname "$0")/../../.."
 
 here=crates/opsml-registry/tests/python
 venv="${OPSML_CLI_PY_VENV:-$HOME/.cache/opsml-on-spin/registry-cli-venv}"
-stamp="$venv/.opsml-registry-requirements"
-
-python="${PYTHON:-}"
-if [ -z "$python" ]; then
-  for candidate in python3.11 python3; do
-    if command -v "$candidate" >/dev/null 2>&1; then python="$candidate"; break; fi
-  done
-fi
-if [ -z "$python" ]; then
-  echo "run.sh: no python3.11 (or python3) found; set PYTHON=/path/to/python3.11" >&2
-  exit 2
-fi
-
-want="$(cat "$here/requirements.txt" "$here/constraints.txt" | sha256sum | cut -d' ' -f1)"
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-  echo "run.sh: installing the venv in $venv" >&2
-  rm -rf "$venv"
-  mkdir -p "$(dirname "$venv")"
-  "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -r "$here/requirements.txt" -c "$here/constraints.txt"
-  echo "$want" > "$stamp"
-fi
+. scripts/venv.sh
+opsml_venv "$venv" "$here"
 
 # opsml-cli 0.7.1, the newest on PyPI, in a venv of its own (opsml 2.2.4 pins opsml-cli < 0.5):
 # it downloads through files/presigned.
@@ -45,7 +24,7 @@ cli07="${OPSML_CLI_071_VENV:-$HOME/.cache/opsml-on-spin/opsml-cli-0.7.1-venv}"
 if [ ! -x "$cli07/bin/opsml-cli" ]; then
   echo "run.sh: installing opsml-cli 0.7.1 in $cli07" >&2
   rm -rf "$cli07"
-  "$python" -m venv "$cli07"
+  "$opsml_python" -m venv "$cli07"
   "$cli07/bin/python" -m pip install --quiet --disable-pip-version-check "opsml-cli==0.7.1"
 fi
 export OPSML_CLI_071="$cli07/bin/opsml-cli"
