@@ -46,12 +46,23 @@ const VARIABLE_ENV_PREFIXES: [&str; 3] = ["APP_", "OPSML_", "SPIN_VARIABLE_"];
 /// How long a host may take to answer its health check (the first start compiles components).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The workspace root (this crate lives in `<root>/tests`).
+/// The workspace root: the nearest folder with a `Cargo.lock` above the package under test.
+/// Read when the tests run (cargo sets `CARGO_MANIFEST_DIR` then too), not when they were
+/// built: cargo does not rebuild for a workspace at another path, so two checkouts sharing a
+/// target directory would otherwise test each other's files.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the e2e crate lives inside the workspace")
-        .to_path_buf()
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let package = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+        package
+            .ancestors()
+            .find(|dir| dir.join("Cargo.lock").is_file())
+            .unwrap_or_else(|| panic!("no Cargo.lock above {}", package.display()))
+            .to_path_buf()
+    })
+    .clone()
 }
 
 /// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `<root>/target`.
