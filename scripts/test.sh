@@ -10,12 +10,8 @@ cd "$(dirname "$0")/.."
 # main sections.
 scripts/check-docs.py
 rustup target add wasm32-wasip2 >/dev/null
-# Every folder under components/ is a component package.
-components=()
-for dir in components/*/; do components+=(-p "$(basename "$dir")"); done
-cargo build --target wasm32-wasip2 --release "${components[@]}"
-# The default members, as `cargo test` selects them: one feature unification, one wasmtime build.
-cargo build
+# The components and the default members (scripts/build.sh).
+scripts/build.sh
 # The SpinKube manifests, rendered with kubectl and validated (deploy/README.md).
 scripts/validate-deploy.sh
 

@@ -30,14 +30,7 @@ case "$backend" in
   *) echo "bench.sh: BENCH_BACKEND=$backend: expected embedded or postgres-s3" >&2; exit 2 ;;
 esac
 
-if [ "${E2E_SKIP_BUILD:-0}" = 0 ]; then
-  cargo build --quiet
-  components=()
-  for dir in components/*/; do
-    [ -f "$dir/Cargo.toml" ] && components+=(-p "$(basename "$dir")")
-  done
-  cargo build --quiet --target wasm32-wasip2 --release "${components[@]}"
-fi
+if [ "${E2E_SKIP_BUILD:-0}" = 0 ]; then scripts/build.sh --quiet; fi
 cli="$PWD/target/debug/opsml-registry"
 
 work="$(mktemp -d /tmp/opsml-registry-bench.XXXXXX)"

@@ -31,14 +31,7 @@ export OPSML_CLI_071="$cli07/bin/opsml-cli"
 
 # The CLI, the host and the components, built as the Rust end-to-end harness builds them (the
 # default members together, so wasmtime is compiled once). E2E_SKIP_BUILD=1 skips this.
-if [ "${E2E_SKIP_BUILD:-0}" = 0 ]; then
-  cargo build --quiet
-  components=()
-  for dir in components/*/; do
-    [ -f "$dir/Cargo.toml" ] && components+=(-p "$(basename "$dir")")
-  done
-  cargo build --quiet --target wasm32-wasip2 --release "${components[@]}"
-fi
+if [ "${E2E_SKIP_BUILD:-0}" = 0 ]; then scripts/build.sh --quiet; fi
 
 export PYTHONDONTWRITEBYTECODE=1
 status=0
