@@ -96,9 +96,6 @@ struct Spool {
 }
 
 pub fn run(args: &CopyArgs, settings: &Settings, quiet: bool) -> Result<()> {
-    if args.jobs == 0 {
-        return Err(Failure::usage("--jobs must be at least 1"));
-    }
     let target_credentials = Credentials::from_env("OPSML_")?;
     let source_credentials = match Credentials::from_env("OPSML_FROM_")? {
         Credentials::None => target_credentials.clone(),

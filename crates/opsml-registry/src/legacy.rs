@@ -333,9 +333,6 @@ fn local_name(remote_path: &str, root: &str) -> Result<String> {
 }
 
 pub fn download_model(remote: &Remote, args: &DownloadModelArgs, quiet: bool) -> Result<()> {
-    if args.jobs == 0 {
-        return Err(Failure::usage("--jobs must be at least 1"));
-    }
     let metadata = model_metadata(remote, &args.model)?;
     let write_dir = Path::new(&args.write_dir);
     save_metadata(write_dir, &metadata)?;

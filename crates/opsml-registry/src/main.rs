@@ -78,7 +78,11 @@ enum Command {
 }
 
 impl Global {
+    /// The transport settings, with `pool` connections (a command's `--jobs`).
     fn settings(&self, pool: usize) -> Result<Settings> {
+        if pool == 0 {
+            return Err(Failure::usage("--jobs must be at least 1"));
+        }
         let seconds = |name: &str, v: f64| {
             if v.is_finite() && v > 0.0 {
                 Ok(Duration::from_secs_f64(v))

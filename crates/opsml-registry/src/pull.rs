@@ -264,9 +264,6 @@ fn check_locked(locked: &Locked, card: &Card, wanted: &[Wanted]) -> Result<()> {
 }
 
 pub fn run(remote: &Remote, args: &PullArgs, quiet: bool) -> Result<()> {
-    if args.jobs == 0 {
-        return Err(Failure::usage("--jobs must be at least 1"));
-    }
     if args.chunk_mib == 0 {
         return Err(Failure::usage("--chunk-size must be at least 1 (MiB)"));
     }
